@@ -1,0 +1,368 @@
+//! `POST /webhook`: check, verify, land, answer.
+//!
+//! The order of checks is chosen so that nothing about the body is parsed before the sender is
+//! verified: content type (415), delivery headers (400), signature header (401), declared
+//! length (413), the body as it streams in (413, 400, 408), the signature (401), then the JSON
+//! (400). The answer is sent only once the event is durable (201), or known to be stored already
+//! (200 duplicate).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::Utc;
+use gma_pipeline::event::{self, DeliveryHeaders, Event, Lifted, Payload};
+use gma_pipeline::store::{AppendOutcome, SpoolGuard};
+use sha2::{Digest, Sha256};
+
+use crate::App;
+use crate::body::{BodyBytes, BodyLimits, ReadBody, read_body};
+use crate::metrics::{RequestLabels, SecretLabels};
+use crate::rejection::Rejection;
+use crate::secret::{SignatureCheck, parse_signature};
+
+/// Header names, as GitHub documents them (HTTP header names match in any case).
+const DELIVERY: &str = "X-GitHub-Delivery";
+const EVENT: &str = "X-GitHub-Event";
+const SIGNATURE_256: &str = "X-Hub-Signature-256";
+const SIGNATURE_SHA1: &str = "X-Hub-Signature";
+const HOOK_ID: &str = "X-GitHub-Hook-ID";
+const TARGET_TYPE: &str = "X-GitHub-Hook-Installation-Target-Type";
+const TARGET_ID: &str = "X-GitHub-Hook-Installation-Target-ID";
+
+/// Longest delivery id or event name accepted; GitHub's are far shorter.
+const MAX_ID_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy)]
+enum BodyKind {
+    Json,
+    Form,
+}
+
+/// A request that was refused, with what is known of it for the log.
+struct Refused {
+    rejection: Rejection,
+    delivery_id: Option<String>,
+    verified_event: Option<String>,
+}
+
+impl From<Rejection> for Refused {
+    fn from(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            delivery_id: None,
+            verified_event: None,
+        }
+    }
+}
+
+struct Landed {
+    outcome: AppendOutcome,
+    delivery_id: String,
+    event: String,
+    secret_id: String,
+    bytes: u64,
+}
+
+/// The handler of `POST /webhook`.
+pub(crate) async fn webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    app.metrics.in_flight.inc();
+    let result = handle(&app, &headers, body).await;
+    app.metrics.in_flight.dec();
+    let (response, status, event_label) = match result {
+        Ok(landed) => {
+            app.metrics
+                .landing_seconds
+                .observe(started.elapsed().as_secs_f64());
+            app.metrics
+                .signature_matches
+                .get_or_create(&SecretLabels {
+                    secret: landed.secret_id.clone(),
+                })
+                .inc();
+            let (status, word) = match landed.outcome {
+                AppendOutcome::Landed => (StatusCode::CREATED, "ok"),
+                AppendOutcome::Duplicate => (StatusCode::OK, "duplicate"),
+            };
+            tracing::debug!(
+                delivery_id = %landed.delivery_id,
+                event = %landed.event,
+                secret = %landed.secret_id,
+                bytes = landed.bytes,
+                outcome = word,
+                "Landed a delivery."
+            );
+            let response = (status, Json(serde_json::json!({ "status": word }))).into_response();
+            (response, status, landed.event)
+        }
+        Err(refused) => {
+            let status = refused.rejection.status();
+            let delivery_id = refused.delivery_id.as_deref().unwrap_or("-");
+            let error = &refused.rejection;
+            match status {
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    tracing::error!(delivery_id, status = status.as_u16(), error = %error, "Could not land a delivery.")
+                }
+                StatusCode::UNAUTHORIZED => {
+                    tracing::warn!(delivery_id, status = status.as_u16(), error = %error, "Refused an unverified delivery.")
+                }
+                _ => {
+                    tracing::info!(delivery_id, status = status.as_u16(), error = %error, "Refused a delivery.")
+                }
+            }
+            let label = refused
+                .verified_event
+                .unwrap_or_else(|| "unverified".into());
+            (refused.rejection.into_response(), status, label)
+        }
+    };
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            status: status.as_u16(),
+            event: event_label,
+        })
+        .inc();
+    response
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Refused> {
+    let received_micros = Utc::now().timestamp_micros();
+    let kind = body_kind(headers)?;
+    let delivery_id = required(headers, DELIVERY)?.to_owned();
+    let refuse = |rejection: Rejection, verified_event: Option<&str>| Refused {
+        rejection,
+        delivery_id: Some(delivery_id.clone()),
+        verified_event: verified_event.map(str::to_owned),
+    };
+    let event_name = required(headers, EVENT)
+        .map_err(|r| refuse(r, None))?
+        .to_owned();
+    let signature = match optional(headers, SIGNATURE_256).map_err(|r| refuse(r, None))? {
+        Some(signature) => signature.to_owned(),
+        None if headers.contains_key(SIGNATURE_SHA1) => {
+            return Err(refuse(Rejection::Sha1Only, None));
+        }
+        None => return Err(refuse(Rejection::MissingSignature, None)),
+    };
+    let expected =
+        parse_signature(&signature).map_err(|_| refuse(Rejection::MalformedSignature, None))?;
+    let limits = BodyLimits {
+        max_bytes: app.config.max_body_bytes,
+        spill_bytes: app.config.spill_bytes,
+        timeout: app.config.body_timeout,
+    };
+    if declared_length(headers).is_some_and(|len| len > limits.max_bytes) {
+        return Err(refuse(
+            Rejection::TooLarge {
+                limit: limits.max_bytes,
+            },
+            None,
+        ));
+    }
+
+    let mut check = SignatureCheck::new(&app.config.secrets);
+    let read = read_body(body, limits, &mut check, &app.store)
+        .await
+        .map_err(|r| refuse(r, None))?;
+    app.metrics.received_bytes.inc_by(read.len);
+    if read.len == 0 {
+        return Err(refuse(Rejection::EmptyBody, None));
+    }
+    let Some(secret) = check.matching(&expected) else {
+        return Err(refuse(Rejection::SignatureMismatch, None));
+    };
+    let verified = Some(event_name.as_str());
+
+    let (payload, guard) = payload_of(kind, read)
+        .await
+        .map_err(|r| refuse(r, verified))?;
+    let event = Event {
+        headers: DeliveryHeaders {
+            delivery_id: delivery_id.clone(),
+            event: event_name.clone(),
+            signature,
+            hook_id: numeric(headers, HOOK_ID),
+            target_type: optional(headers, TARGET_TYPE)
+                .ok()
+                .flatten()
+                .map(str::to_owned),
+            target_id: numeric(headers, TARGET_ID),
+        },
+        received_micros,
+        lifted: payload.lifted,
+        payload: payload.payload,
+        payload_sha256: payload.sha256,
+        payload_size: payload.size,
+    };
+    let outcome = app
+        .store
+        .append(&event)
+        .await
+        .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
+    if let (AppendOutcome::Landed, Some(guard)) = (outcome, guard) {
+        guard.keep();
+    }
+    Ok(Landed {
+        outcome,
+        delivery_id,
+        event: event_name,
+        secret_id: secret.id().to_owned(),
+        bytes: payload.size,
+    })
+}
+
+struct CheckedPayload {
+    payload: Payload,
+    lifted: Lifted,
+    sha256: [u8; 32],
+    size: u64,
+}
+
+/// Turns a verified body into the payload to store: the JSON itself, or a form's `payload`
+/// field. A spooled body is synced and stays in its file; the guard removes the file unless the
+/// event lands.
+async fn payload_of(
+    kind: BodyKind,
+    read: ReadBody,
+) -> Result<(CheckedPayload, Option<SpoolGuard>), Rejection> {
+    let ReadBody { bytes, len, sha256 } = read;
+    match (kind, bytes) {
+        (BodyKind::Json, BodyBytes::Inline(bytes)) => {
+            let lifted = event::lift(&bytes)?;
+            let payload = CheckedPayload {
+                payload: Payload::Inline(bytes),
+                lifted,
+                sha256,
+                size: len,
+            };
+            Ok((payload, None))
+        }
+        (BodyKind::Json, BodyBytes::Spooled(spool)) => {
+            let guard = spool.finish().await.map_err(spool_error)?;
+            let path = guard.path().to_path_buf();
+            let lifted = {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || event::lift_file(&path))
+                    .await
+                    .map_err(|e| spool_error(std::io::Error::other(e)))??
+            };
+            let payload = CheckedPayload {
+                payload: Payload::Spilled(path),
+                lifted,
+                sha256,
+                size: len,
+            };
+            Ok((payload, Some(guard)))
+        }
+        (BodyKind::Form, bytes) => {
+            let raw = match bytes {
+                BodyBytes::Inline(bytes) => bytes,
+                BodyBytes::Spooled(spool) => {
+                    let path = spool.path().to_path_buf();
+                    let guard = spool.finish().await.map_err(spool_error)?;
+                    let bytes = tokio::fs::read(&path).await.map_err(spool_error)?;
+                    drop(guard);
+                    Bytes::from(bytes)
+                }
+            };
+            let field = form_urlencoded::parse(&raw)
+                .find(|(key, _)| key == "payload")
+                .map(|(_, value)| value.into_owned())
+                .ok_or(Rejection::FormWithoutPayload)?;
+            let payload = Bytes::from(field);
+            let lifted = event::lift(&payload)?;
+            let checked = CheckedPayload {
+                sha256: Sha256::digest(&payload).into(),
+                size: payload.len() as u64,
+                payload: Payload::Inline(payload),
+                lifted,
+            };
+            Ok((checked, None))
+        }
+    }
+}
+
+fn spool_error(error: std::io::Error) -> Rejection {
+    Rejection::StoreUnavailable(gma_pipeline::store::StoreError::Unavailable {
+        reason: format!("cannot write the spool file: {error}"),
+    })
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, Rejection> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(Rejection::UnsupportedContentType("(none)".into()));
+    };
+    let value = String::from_utf8_lossy(value.as_bytes());
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(BodyKind::Json),
+        "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
+        _ => Err(Rejection::UnsupportedContentType(mime)),
+    }
+}
+
+fn optional<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, Rejection> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => {
+            value
+                .to_str()
+                .map(|s| Some(s.trim()))
+                .map_err(|_| Rejection::InvalidHeader {
+                    name,
+                    reason: "it is not visible ASCII".into(),
+                })
+        }
+    }
+}
+
+fn required<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rejection> {
+    let value = optional(headers, name)?
+        .filter(|v| !v.is_empty())
+        .ok_or(Rejection::MissingHeader(name))?;
+    if value.len() > MAX_ID_LEN || value.contains(char::is_whitespace) {
+        return Err(Rejection::InvalidHeader {
+            name,
+            reason: format!("it must be at most {MAX_ID_LEN} characters without spaces"),
+        });
+    }
+    Ok(value)
+}
+
+/// A numeric header GitHub sends for information; an unparseable one is recorded as NULL
+/// rather than refusing the event.
+fn numeric(headers: &HeaderMap, name: &'static str) -> Option<i64> {
+    let value = optional(headers, name).ok().flatten()?;
+    match value.parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            tracing::warn!(header = name, "Ignoring a non-numeric header value.");
+            None
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}

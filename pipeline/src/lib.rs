@@ -1,0 +1,20 @@
+//! gma's pipeline core and the connectors every gma component lands into or reads from.
+//!
+//! Today this crate holds the pieces the webhook server and `gma query` stand on:
+//!
+//! - [`event`]: a webhook delivery as gma stores it, with the columns lifted from its payload;
+//! - [`store`]: the embedded event store of the data directory, a write-ahead log with group
+//!   commit that a compactor folds into day-partitioned Parquet;
+//! - [`warehouse`]: SQL over the stored tables (DataFusion locally), in BigQuery's dialect;
+//! - [`sql`]: the SQL files of the repository's `sql/` folder, by name.
+//!
+//! The key decision: an event is acknowledged only once its log record is fsynced, and many
+//! concurrent appends share one fsync, so durability does not cost throughput. Everything after
+//! that (Parquet, queries) can be rebuilt from the log.
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod schema;
+pub mod sql;
+pub mod store;
+pub mod warehouse;

@@ -1,0 +1,110 @@
+//! The command line: every flag with its environment variable, and GMA's variable names where
+//! they mean the same thing.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// gma: GitHub events pipeline. Lands GitHub webhook deliveries durably and lets you query them.
+#[derive(Debug, Parser)]
+#[command(name = "gma", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: human text on a terminal and JSON lines otherwise (auto), or either always.
+    #[arg(long, env = "GMA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, as tracing's EnvFilter reads it (e.g. "info", "gma_ingest=debug").
+    #[arg(long, env = "GMA_LOG", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the webhook endpoint and land every verified delivery in the data directory.
+    Serve(ServeArgs),
+    /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
+    Query(QueryArgs),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise (as on Cloud Run).
+    Auto,
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `gma serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (Cloud Run sets PORT).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "GMA_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Data directory of the embedded event store.
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// The GitHub webhook's secret (GMA's variable name).
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// More accepted secrets, comma- or newline-separated: during a rotation, both the old and the new.
+    #[arg(long, env = "GMA_WEBHOOK_SECRETS", hide_env_values = true)]
+    pub webhook_secrets: Option<String>,
+    /// A file of accepted secrets, one per line ('#' starts a comment).
+    #[arg(long, env = "GMA_WEBHOOK_SECRETS_FILE")]
+    pub webhook_secrets_file: Option<PathBuf>,
+    /// Largest request body accepted; larger deliveries get 413. GitHub caps payloads at 25 MiB.
+    #[arg(long, env = "GMA_MAX_BODY_BYTES", default_value_t = gma_ingest::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: u64,
+    /// Webhook requests served at once; more wait for a slot.
+    #[arg(long, env = "GMA_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
+    /// Seconds a request body may take to arrive.
+    #[arg(long, env = "GMA_BODY_TIMEOUT_SECS", default_value_t = 60)]
+    pub body_timeout_secs: u64,
+    /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "GMA_SHUTDOWN_TIMEOUT_SECS", default_value_t = 25)]
+    pub shutdown_timeout_secs: u64,
+    /// Seal a log segment (and compact it into Parquet) once it holds this many bytes.
+    #[arg(long, env = "GMA_SEGMENT_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub segment_max_bytes: u64,
+    /// Seal a log segment (and compact it into Parquet) once it is this many seconds old.
+    #[arg(long, env = "GMA_SEAL_AFTER_SECS", default_value_t = 300)]
+    pub seal_after_secs: u64,
+}
+
+/// `gma query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL statement, in BigQuery's dialect. Tables: events.
+    pub sql: String,
+    /// Data directory of the embedded event store.
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// Output format: a table on a terminal and CSV otherwise (auto), or as named.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Auto)]
+    pub format: OutputFormat,
+}
+
+/// How `gma query` prints rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table on a terminal, CSV otherwise.
+    Auto,
+    /// An aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}

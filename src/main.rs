@@ -1,0 +1,43 @@
+//! `gma`: the one binary. It parses the command line, loads configuration, calls one library
+//! function per subcommand and turns the result into an exit code. No logic of its own lives
+//! here.
+
+mod cli;
+mod logging;
+mod query;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("gma: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Query(args) => query::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if query::is_broken_pipe(&error) {
+                // The reader of our output went away (`gma query ... | head`): not a failure.
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("gma: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

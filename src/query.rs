@@ -1,0 +1,98 @@
+//! `gma query`: SQL over the data directory, printed as a table, CSV, JSON or NDJSON.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result};
+use arrow::array::RecordBatch;
+use gma_pipeline::warehouse::local::LocalWarehouse;
+
+use crate::cli::{OutputFormat, QueryArgs};
+
+/// Runs the query and prints its rows to stdout.
+pub async fn run(args: QueryArgs) -> Result<()> {
+    if !args.data_dir.exists() {
+        anyhow::bail!(
+            "the data directory {} does not exist: point --data-dir (GMA_DATA_DIR) at the one gma serve writes",
+            args.data_dir.display()
+        );
+    }
+    let warehouse = LocalWarehouse::open(&args.data_dir)
+        .await
+        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+    let result = warehouse
+        .query(&args.sql)
+        .await
+        .context("running the query")?;
+    let format = match args.format {
+        OutputFormat::Auto if std::io::stdout().is_terminal() => OutputFormat::Table,
+        OutputFormat::Auto => OutputFormat::Csv,
+        other => other,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    write(&mut out, format, &result.batches, &result.schema)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn write(
+    out: &mut impl Write,
+    format: OutputFormat,
+    batches: &[RecordBatch],
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    match format {
+        OutputFormat::Table | OutputFormat::Auto => {
+            let table = if batches.is_empty() {
+                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
+                    schema.clone(),
+                )])?
+            } else {
+                arrow::util::pretty::pretty_format_batches(batches)?
+            };
+            writeln!(out, "{table}")?;
+        }
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
+            if batches.is_empty() {
+                writer.write(&RecordBatch::new_empty(schema.clone()))?;
+            }
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow::json::ArrayWriter::new(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                // The array writer prints nothing for no rows; an empty array is what callers parse.
+                writer.into_inner().write_all(b"[]")?;
+            }
+        }
+        OutputFormat::Ndjson => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `error` is a write to a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<arrow::error::ArrowError>()
+                .is_some_and(|e| matches!(e, arrow::error::ArrowError::IoError(_, io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
+}
