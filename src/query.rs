@@ -69,10 +69,6 @@ fn write(
                 writer.write(batch)?;
             }
             writer.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                // The array writer prints nothing for no rows; an empty array is what callers parse.
-                writer.into_inner().write_all(b"[]")?;
-            }
         }
         OutputFormat::Ndjson => {
             let mut writer = arrow::json::LineDelimitedWriter::new(out);

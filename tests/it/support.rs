@@ -1,0 +1,83 @@
+//! An in-process `gma serve` over a fresh data directory, on a free loopback port.
+
+use std::sync::Arc;
+
+use gma_ingest::{IngestConfig, WebhookSecret};
+use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_pipeline::warehouse::local::LocalWarehouse;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "test-secret-\u{1F511}";
+
+pub struct TestApp {
+    pub base_url: String,
+    pub store: Arc<EventStore>,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(adjust: impl FnOnce(&mut IngestConfig)) -> Self {
+        let mut config =
+            IngestConfig::new(vec![WebhookSecret::new("GITHUB_WEBHOOK_SECRET", SECRET)]);
+        adjust(&mut config);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(gma_ingest::serve(
+            listener,
+            config,
+            Arc::clone(&store),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            base_url,
+            store,
+            dir,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Rows of `sql` over the data directory, as JSON objects.
+    pub async fn query(&self, sql: &str) -> Vec<serde_json::Map<String, Value>> {
+        query_dir(self.dir.path(), sql).await
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub async fn query_dir(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
+    let warehouse = LocalWarehouse::open(dir).await.unwrap();
+    let result = warehouse.query(sql).await.unwrap();
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    for batch in &result.batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_slice(&bytes).unwrap()
+}
