@@ -202,14 +202,12 @@ impl GmaServer {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(response) = client
+            let response = client
                 .get(format!("{}/healthz", self.base_url))
                 .send()
-                .await
-            {
-                if response.status().is_success() {
-                    return;
-                }
+                .await;
+            if response.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -145,10 +145,10 @@ pub(crate) fn compact_segment(layout: &Layout, id: u64) -> Result<usize, StoreEr
     fsync_dir(&layout.wal_dir())
         .map_err(|e| StoreError::io(format!("syncing {}", layout.wal_dir().display()), e))?;
     for event in &scan.events {
-        if let Payload::Spilled(payload) = &event.payload {
-            if let Err(error) = fs::remove_file(payload) {
-                tracing::warn!(path = %payload.display(), error = %error, "Could not remove a compacted payload file.");
-            }
+        if let Payload::Spilled(payload) = &event.payload
+            && let Err(error) = fs::remove_file(payload)
+        {
+            tracing::warn!(path = %payload.display(), error = %error, "Could not remove a compacted payload file.");
         }
     }
     Ok(scan.events.len())

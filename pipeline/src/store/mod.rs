@@ -22,6 +22,8 @@ mod metrics;
 mod record;
 pub mod snapshot;
 mod spool;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::collections::HashSet;
