@@ -5,8 +5,10 @@
 //! - `landing`: payloads land byte-identical with their lifted columns, also large and
 //!   form-encoded ones, and concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
+//! - `readme`: README.md's commands work as written.
 
 mod http;
 mod landing;
 mod process;
+mod readme;
 mod support;
