@@ -180,7 +180,7 @@ impl GmaServer {
             .arg(data_dir)
             .args(extra_args)
             .env("GITHUB_WEBHOOK_SECRET", secret)
-            .env("GMA_LOG", "info")
+            .env("GMA_LOG", "info,gma_ingest=debug")
             .env_remove("GMA_WEBHOOK_SECRETS")
             .env_remove("GMA_WEBHOOK_SECRETS_FILE")
             .stdin(Stdio::null())

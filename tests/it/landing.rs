@@ -133,7 +133,7 @@ async fn a_form_encoded_delivery_stores_the_json_of_its_payload_field() {
 }
 
 fn spool_files(app: &TestApp) -> usize {
-    std::fs::read_dir(app.dir.path().join("wal").join("payloads"))
+    std::fs::read_dir(app.data.join("wal").join("payloads"))
         .unwrap()
         .count()
 }
@@ -209,7 +209,7 @@ async fn concurrent_deliveries_share_fsyncs_and_a_graceful_stop_seals_them() {
     );
 
     app.stop().await;
-    let layout = gma_pipeline::store::Layout::new(app.dir.path());
+    let layout = gma_pipeline::store::Layout::new(&app.data);
     assert_eq!(
         layout.list_segments().unwrap(),
         Vec::<u64>::new(),

@@ -1,12 +1,14 @@
 //! gma's integration tests: one binary, one module per area.
 //!
 //! - `support`: an in-process server on a loopback port over a fresh data directory.
+//! - `disk_full`: a full disk answers 503, loses nothing acknowledged, recovers.
 //! - `http`: every status of `POST /webhook`, and the other routes, over real HTTP.
 //! - `landing`: payloads land byte-identical with their lifted columns, also large and
 //!   form-encoded ones, and concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
 //! - `readme`: README.md's commands work as written.
 
+mod disk_full;
 mod http;
 mod landing;
 mod process;

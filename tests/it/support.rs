@@ -14,6 +14,8 @@ pub struct TestApp {
     pub base_url: String,
     pub store: Arc<EventStore>,
     pub dir: tempfile::TempDir,
+    /// The data directory: inside `dir` unless the test chose another.
+    pub data: std::path::PathBuf,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -25,11 +27,21 @@ impl TestApp {
     }
 
     pub async fn with_config(adjust: impl FnOnce(&mut IngestConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        Self::in_dir(dir, data, adjust).await
+    }
+
+    /// A server whose data directory is `data`; `dir` is removed when the app drops.
+    pub async fn in_dir(
+        dir: tempfile::TempDir,
+        data: std::path::PathBuf,
+        adjust: impl FnOnce(&mut IngestConfig),
+    ) -> Self {
         let mut config =
             IngestConfig::new(vec![WebhookSecret::new("GITHUB_WEBHOOK_SECRET", SECRET)]);
         adjust(&mut config);
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
+        let store = Arc::new(EventStore::open(&data, StoreOptions::default()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -45,6 +57,7 @@ impl TestApp {
             base_url,
             store,
             dir,
+            data,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             server: Some(server),
@@ -53,7 +66,7 @@ impl TestApp {
 
     /// Rows of `sql` over the data directory, as JSON objects.
     pub async fn query(&self, sql: &str) -> Vec<serde_json::Map<String, Value>> {
-        query_dir(self.dir.path(), sql).await
+        query_dir(&self.data, sql).await
     }
 
     /// Stops the server gracefully and waits for it.

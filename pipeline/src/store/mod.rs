@@ -338,7 +338,9 @@ impl EventStore {
                 reason: "the last write to the log failed".into(),
             });
         }
-        let probe = self.layout.wal_dir().join(".healthz");
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, Ordering::Relaxed);
+        let probe = self.layout.wal_dir().join(format!(".healthz-{n}"));
         tokio::task::spawn_blocking(move || {
             let result = fs::write(&probe, b"ok").and_then(|()| File::open(&probe)?.sync_all());
             let _ = fs::remove_file(&probe);
