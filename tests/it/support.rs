@@ -13,7 +13,8 @@ pub const SECRET: &str = "test-secret-\u{1F511}";
 pub struct TestApp {
     pub base_url: String,
     pub store: Arc<EventStore>,
-    pub dir: tempfile::TempDir,
+    /// Keeps the temporary folder alive for the test's length.
+    _dir: tempfile::TempDir,
     /// The data directory: inside `dir` unless the test chose another.
     pub data: std::path::PathBuf,
     pub client: reqwest::Client,
@@ -56,7 +57,7 @@ impl TestApp {
         Self {
             base_url,
             store,
-            dir,
+            _dir: dir,
             data,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
