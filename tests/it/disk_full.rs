@@ -72,29 +72,14 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers() {
         "landed {landed}, refused {}",
         refused.len()
     );
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 503, "a full disk is unhealthy");
 
     std::fs::remove_file(&filler).unwrap();
     for d in &refused {
-        assert_eq!(
-            d.send(&app.client, &app.base_url).await.unwrap().0,
-            201,
-            "{}",
-            d.id
-        );
+        assert_eq!(app.status_of(&d).await, 201, "{}", d.id);
     }
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     let rows = app
         .query("SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM events")

@@ -44,14 +44,7 @@ async fn lands_once_and_answers_duplicate_after() {
     redelivered
         .extra
         .push(("x-github-hook-id".into(), "9".into()));
-    assert_eq!(
-        redelivered
-            .send(&app.client, &app.base_url)
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    assert_eq!(app.status_of(&redelivered).await, 200);
     let rows = app.query("SELECT delivery_id, action FROM events").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["action"], "opened");
@@ -142,12 +135,7 @@ async fn empty_and_non_json_bodies_are_400() {
 #[tokio::test]
 async fn wrong_method_path_and_content_type() {
     let app = TestApp::start().await;
-    let response = app
-        .client
-        .get(format!("{}/webhook", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/webhook").await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
     let body: Value = response.json().await.unwrap();
@@ -170,7 +158,7 @@ async fn wrong_method_path_and_content_type() {
         "{message}"
     );
     d.content_type = "application/json; charset=utf-8".into();
-    assert_eq!(d.send(&app.client, &app.base_url).await.unwrap().0, 201);
+    assert_eq!(app.status_of(&d).await, 201);
 }
 
 #[tokio::test]
@@ -181,39 +169,10 @@ async fn two_secrets_are_accepted_and_a_third_is_refused() {
     })
     .await;
     let send = |id: &str, secret: &str| Delivery::json(id, "push", BODY, secret);
-    assert_eq!(
-        send("r-1", "old-secret")
-            .send(&app.client, &app.base_url)
-            .await
-            .unwrap()
-            .0,
-        201
-    );
-    assert_eq!(
-        send("r-2", "new-secret")
-            .send(&app.client, &app.base_url)
-            .await
-            .unwrap()
-            .0,
-        201
-    );
-    assert_eq!(
-        send("r-3", "third-secret")
-            .send(&app.client, &app.base_url)
-            .await
-            .unwrap()
-            .0,
-        401
-    );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(app.status_of(&send("r-1", "old-secret")).await, 201);
+    assert_eq!(app.status_of(&send("r-2", "new-secret")).await, 201);
+    assert_eq!(app.status_of(&send("r-3", "third-secret")).await, 401);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(r#"gma_ingest_signature_matches_total{secret="GMA_WEBHOOK_SECRETS:1"} 1"#),
         "{metrics}"
@@ -249,7 +208,7 @@ async fn exactly_the_limit_lands_and_one_byte_more_is_413() {
     );
 
     let exact = Delivery::json("big-exact", "create", padded_json(limit), SECRET);
-    assert_eq!(exact.send(&app.client, &app.base_url).await.unwrap().0, 201);
+    assert_eq!(app.status_of(&exact).await, 201);
     let rows = app
         .query("SELECT payload_size, LENGTH(payload) AS len, action FROM events")
         .await;
@@ -345,38 +304,20 @@ async fn a_closed_store_is_503_with_retry_after_and_unhealthy() {
             .unwrap()
             .contains("nothing was stored")
     );
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 503);
 }
 
 #[tokio::test]
 async fn healthz_version_and_metrics() {
     let app = TestApp::start().await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
     assert_eq!(
         health.json::<Value>().await.unwrap(),
         json!({"status": "ok"})
     );
-    let version: Value = app
-        .client
-        .get(format!("{}/version", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value = app.get("/version").await.json().await.unwrap();
     assert_eq!(version["name"], "gma");
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
 
@@ -387,12 +328,7 @@ async fn healthz_version_and_metrics() {
     let mut bad = delivery("m-2");
     bad.signature = Some(sign("wrong", BODY.as_bytes()));
     bad.send(&app.client, &app.base_url).await.unwrap();
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/metrics").await;
     assert!(
         response.headers()["content-type"]
             .to_str()

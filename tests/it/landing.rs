@@ -117,7 +117,7 @@ async fn a_form_encoded_delivery_stores_the_json_of_its_payload_field() {
     let mut d = Delivery::json("form-1", "issues", body.clone(), SECRET);
     d.content_type = "application/x-www-form-urlencoded".into();
     assert_eq!(d.signature, Some(sign(SECRET, body.as_bytes())));
-    assert_eq!(d.send(&app.client, &app.base_url).await.unwrap().0, 201);
+    assert_eq!(app.status_of(&d).await, 201);
     let rows = app
         .query("SELECT payload, repository, payload_sha256 FROM events")
         .await;
@@ -148,16 +148,13 @@ async fn a_large_body_streams_to_a_spool_file_and_reads_back_whole() {
 
     let mut refused = Delivery::json("large-0", "create", body.clone(), SECRET);
     refused.signature = Some(sign("wrong", &body));
-    assert_eq!(
-        refused.send(&app.client, &app.base_url).await.unwrap().0,
-        401
-    );
+    assert_eq!(app.status_of(&refused).await, 401);
     assert_eq!(spool_files(&app), 0, "a refused body leaves no spool file");
 
     let d = Delivery::json("large-1", "create", body.clone(), SECRET);
-    assert_eq!(d.send(&app.client, &app.base_url).await.unwrap().0, 201);
+    assert_eq!(app.status_of(&d).await, 201);
     assert_eq!(spool_files(&app), 1);
-    assert_eq!(d.send(&app.client, &app.base_url).await.unwrap().0, 200);
+    assert_eq!(app.status_of(&d).await, 200);
     assert_eq!(spool_files(&app), 1, "a duplicate's spool file is removed");
 
     let fixture = Fixture {

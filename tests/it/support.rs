@@ -65,6 +65,20 @@ impl TestApp {
         }
     }
 
+    /// Sends `delivery` and returns the status.
+    pub async fn status_of(&self, delivery: &gma_testkit::Delivery) -> u16 {
+        delivery.send(&self.client, &self.base_url).await.unwrap().0
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Rows of `sql` over the data directory, as JSON objects.
     pub async fn query(&self, sql: &str) -> Vec<serde_json::Map<String, Value>> {
         query_dir(&self.data, sql).await
