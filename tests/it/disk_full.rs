@@ -77,7 +77,7 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers() {
 
     std::fs::remove_file(&filler).unwrap();
     for d in &refused {
-        assert_eq!(app.status_of(&d).await, 201, "{}", d.id);
+        assert_eq!(app.status_of(d).await, 201, "{}", d.id);
     }
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
