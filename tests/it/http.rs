@@ -347,3 +347,33 @@ async fn healthz_version_and_metrics() {
     }
     assert!(!text.contains(SECRET));
 }
+
+#[tokio::test]
+async fn shutdown_finishes_a_delivery_in_flight_and_refuses_new_connections() {
+    let mut app = TestApp::start().await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let half = BODY.len() / 2;
+    let head = head(&format!("Content-Length: {}\r\n", BODY.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&BODY.as_bytes()[..half]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let stopping = tokio::spawn(async move {
+        app.stop().await;
+        app
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "a stopping server accepts no new connection"
+    );
+    stream.write_all(&BODY.as_bytes()[half..]).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let app = stopping.await.unwrap();
+    let rows = app.query("SELECT delivery_id FROM events").await;
+    assert_eq!(rows.len(), 1);
+}

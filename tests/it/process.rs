@@ -79,6 +79,43 @@ async fn serve_then_query_in_every_format_and_stop_on_sigterm() {
     );
 }
 
+#[tokio::test]
+async fn secrets_come_from_the_variable_the_list_and_the_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.txt");
+    std::fs::write(&file, "# rotation in progress\nfile-old\nfile-new\n").unwrap();
+    let file_arg = file.to_string_lossy().into_owned();
+    let args = [
+        "--webhook-secrets",
+        "list-a,list-b",
+        "--webhook-secrets-file",
+        &file_arg,
+    ];
+    let server = GmaServer::start(gma(), &dir.path().join("data"), SECRET, &args).await;
+    let client = reqwest::Client::new();
+    for (i, secret) in [SECRET, "list-a", "list-b", "file-old", "file-new"]
+        .iter()
+        .enumerate()
+    {
+        let d = Delivery::json(&format!("s-{i}"), "push", "{}", secret);
+        assert_eq!(
+            d.send(&client, &server.base_url).await.unwrap().0,
+            201,
+            "{secret}"
+        );
+    }
+    let d = Delivery::json("s-x", "push", "{}", "unknown");
+    assert_eq!(d.send(&client, &server.base_url).await.unwrap().0, 401);
+    let log = server.log();
+    assert!(
+        log.contains("secrets.txt:3"),
+        "secrets are named by where they came from: {log}"
+    );
+    for secret in ["list-a", "file-old", "file-new"] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}
+
 #[test]
 fn query_errors_say_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
