@@ -75,17 +75,12 @@ pub async fn read_body(
         }
         check.update(&chunk);
         digest.update(&chunk);
-        let write_error = |e: std::io::Error| {
-            Rejection::StoreUnavailable(gma_pipeline::store::StoreError::Unavailable {
-                reason: format!("cannot write the spool file: {e}"),
-            })
-        };
         match &mut spool {
-            Some(file) => file.write(&chunk).await.map_err(write_error)?,
+            Some(file) => file.write(&chunk).await.map_err(Rejection::spool)?,
             None if inline.len() + chunk.len() > limits.spill_bytes => {
                 let mut file = store.spool().await?;
-                file.write(&inline).await.map_err(write_error)?;
-                file.write(&chunk).await.map_err(write_error)?;
+                file.write(&inline).await.map_err(Rejection::spool)?;
+                file.write(&chunk).await.map_err(Rejection::spool)?;
                 inline = BytesMut::new();
                 spool = Some(file);
             }

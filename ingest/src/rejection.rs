@@ -84,6 +84,13 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A spool file could not be written (a full disk, say): the store cannot take the event.
+    pub fn spool(error: std::io::Error) -> Self {
+        Self::StoreUnavailable(StoreError::Unavailable {
+            reason: format!("cannot write the spool file: {error}"),
+        })
+    }
+
     /// The HTTP status this rejection answers with.
     pub fn status(&self) -> StatusCode {
         match self {

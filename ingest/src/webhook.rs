@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use gma_pipeline::event::{self, DeliveryHeaders, Event, Lifted, Payload};
-use gma_pipeline::store::{AppendOutcome, SpoolGuard};
+use gma_pipeline::store::{AppendOutcome, SpoolGuard, StoreError};
 use sha2::{Digest, Sha256};
 
 use crate::App;
@@ -205,14 +205,26 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Re
         payload_sha256: payload.sha256,
         payload_size: payload.size,
     };
-    let outcome = app
-        .store
-        .append(&event)
-        .await
-        .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
-    if let (AppendOutcome::Landed, Some(guard)) = (outcome, guard) {
-        guard.keep();
-    }
+    // The append runs in its own task: if the client disconnects and this handler is dropped,
+    // the record may still land, and then its spool file must stay with it.
+    let store = Arc::clone(&app.store);
+    let outcome = tokio::spawn(async move {
+        let outcome = store.append(&event).await;
+        if let (Ok(AppendOutcome::Landed), Some(guard)) = (&outcome, guard) {
+            guard.keep();
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| {
+        refuse(
+            Rejection::StoreUnavailable(StoreError::Unavailable {
+                reason: format!("the append task failed: {e}"),
+            }),
+            verified,
+        )
+    })?
+    .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
     Ok(Landed {
         outcome,
         delivery_id,
@@ -249,13 +261,13 @@ async fn payload_of(
             Ok((payload, None))
         }
         (BodyKind::Json, BodyBytes::Spooled(spool)) => {
-            let guard = spool.finish().await.map_err(spool_error)?;
+            let guard = spool.finish().await.map_err(Rejection::spool)?;
             let path = guard.path().to_path_buf();
             let lifted = {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || event::lift_file(&path))
                     .await
-                    .map_err(|e| spool_error(std::io::Error::other(e)))??
+                    .map_err(|e| Rejection::spool(std::io::Error::other(e)))??
             };
             let payload = CheckedPayload {
                 payload: Payload::Spilled(path),
@@ -270,8 +282,8 @@ async fn payload_of(
                 BodyBytes::Inline(bytes) => bytes,
                 BodyBytes::Spooled(spool) => {
                     let path = spool.path().to_path_buf();
-                    let guard = spool.finish().await.map_err(spool_error)?;
-                    let bytes = tokio::fs::read(&path).await.map_err(spool_error)?;
+                    let guard = spool.finish().await.map_err(Rejection::spool)?;
+                    let bytes = tokio::fs::read(&path).await.map_err(Rejection::spool)?;
                     drop(guard);
                     Bytes::from(bytes)
                 }
@@ -291,12 +303,6 @@ async fn payload_of(
             Ok((checked, None))
         }
     }
-}
-
-fn spool_error(error: std::io::Error) -> Rejection {
-    Rejection::StoreUnavailable(gma_pipeline::store::StoreError::Unavailable {
-        reason: format!("cannot write the spool file: {error}"),
-    })
 }
 
 fn body_kind(headers: &HeaderMap) -> Result<BodyKind, Rejection> {
