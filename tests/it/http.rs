@@ -377,3 +377,29 @@ async fn shutdown_finishes_a_delivery_in_flight_and_refuses_new_connections() {
     let rows = app.query("SELECT delivery_id FROM events").await;
     assert_eq!(rows.len(), 1);
 }
+
+#[tokio::test]
+async fn hook_headers_are_recorded_in_any_case_and_absent_ones_are_null() {
+    let app = TestApp::start().await;
+    let mut d = delivery("hook-1");
+    d.extra = vec![
+        ("X-GITHUB-HOOK-ID".into(), "123456".into()),
+        (
+            "x-github-hook-installation-target-type".into(),
+            "integration".into(),
+        ),
+        ("X-GitHub-Hook-Installation-Target-ID".into(), "987".into()),
+    ];
+    assert_eq!(app.status_of(&d).await, 201);
+    assert_eq!(app.status_of(&delivery("hook-2")).await, 201);
+    let rows = app
+        .query("SELECT delivery_id, hook_id, target_type, target_id, signature, event FROM events ORDER BY delivery_id")
+        .await;
+    assert_eq!(rows[0]["hook_id"], 123456);
+    assert_eq!(rows[0]["target_type"], "integration");
+    assert_eq!(rows[0]["target_id"], 987);
+    assert_eq!(rows[0]["signature"], sign(SECRET, BODY.as_bytes()));
+    assert_eq!(rows[0]["event"], "issues");
+    assert!(rows[1].get("hook_id").is_none_or(Value::is_null));
+    assert!(rows[1].get("target_type").is_none_or(Value::is_null));
+}
