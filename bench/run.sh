@@ -95,7 +95,7 @@ wait_ready bare-axum "$BARE_PID" "$BARE_PORT" "$WORK/bare-axum.log"
 GMA_PORT="$(free_port)"
 while [[ "$GMA_PORT" == "$BARE_PORT" ]]; do GMA_PORT="$(free_port)"; done
 log "starting gma serve on 127.0.0.1:$GMA_PORT (data dir $DATA_DIR)"
-"$GMA_BIN" serve --port "$GMA_PORT" --data-dir "$DATA_DIR" >"$WORK/gma.log" 2>&1 &
+"$GMA_BIN" serve --host 127.0.0.1 --port "$GMA_PORT" --data-dir "$DATA_DIR" >"$WORK/gma.log" 2>&1 &
 GMA_PID=$!
 wait_ready gma "$GMA_PID" "$GMA_PORT" "$WORK/gma.log"
 

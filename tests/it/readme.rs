@@ -25,7 +25,8 @@ fn ci_runs_exactly_the_readme_test_command() {
     let command = sh_block_after(&readme(), "Run the test suite");
     let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
     assert!(
-        ci.lines().any(|line| line.trim() == command.trim()),
+        ci.lines()
+            .any(|line| !line.trim_start().starts_with('#') && line.contains(command.trim())),
         ".ci/run does not run README's test command {command:?}"
     );
 }
