@@ -76,11 +76,11 @@ async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers() {
     assert_eq!(health.status(), 503, "a full disk is unhealthy");
 
     std::fs::remove_file(&filler).unwrap();
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200, "healthy again once space is freed");
     for d in &refused {
         assert_eq!(app.status_of(d).await, 201, "{}", d.id);
     }
-    let health = app.get("/healthz").await;
-    assert_eq!(health.status(), 200);
     let rows = app
         .query("SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM events")
         .await;

@@ -29,7 +29,7 @@ mod writer;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -323,36 +323,51 @@ impl EventStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Checks that the store can take writes: the writer runs, its last commit succeeded, and a
-    /// probe file can be written and synced in the log folder (which catches a full or
-    /// read-only disk).
+    /// Checks that the store can take writes: the writer runs and a probe file can be written
+    /// and synced in the log folder (which catches a full or read-only disk).
+    ///
+    /// After a failed commit the probe writes a full megabyte, so a disk with a few bytes left
+    /// is not reported healthy; once that succeeds the store counts as recovered.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] saying what is wrong.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
+        static PROBES: AtomicU64 = AtomicU64::new(0);
         if self.tx.is_closed() {
             return Err(StoreError::Closed);
         }
-        if !self.healthy.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable {
-                reason: "the last write to the log failed".into(),
-            });
-        }
-        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let recovering = !self.healthy.load(Ordering::Relaxed);
+        let size = if recovering { 1024 * 1024 } else { 2 };
         let n = PROBES.fetch_add(1, Ordering::Relaxed);
         let probe = self.layout.wal_dir().join(format!(".healthz-{n}"));
-        tokio::task::spawn_blocking(move || {
-            let result = fs::write(&probe, b"ok").and_then(|()| File::open(&probe)?.sync_all());
+        let written = tokio::task::spawn_blocking(move || {
+            let result =
+                fs::write(&probe, vec![b'.'; size]).and_then(|()| File::open(&probe)?.sync_all());
             let _ = fs::remove_file(&probe);
             result
         })
         .await
         .map_err(|e| StoreError::Unavailable {
             reason: e.to_string(),
-        })?
-        .map_err(|e| StoreError::Unavailable {
-            reason: format!("cannot write to {}: {e}", self.layout.wal_dir().display()),
-        })
+        })?;
+        match written {
+            Ok(()) => {
+                self.healthy.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) if recovering => Err(StoreError::Unavailable {
+                reason: format!(
+                    "the last write to the log failed, and a 1 MiB probe in {} fails too: {error}",
+                    self.layout.wal_dir().display()
+                ),
+            }),
+            Err(error) => Err(StoreError::Unavailable {
+                reason: format!(
+                    "cannot write to {}: {error}",
+                    self.layout.wal_dir().display()
+                ),
+            }),
+        }
     }
 
     /// Stops taking appends, makes every queued one durable, seals the log and compacts it, then
