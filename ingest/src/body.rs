@@ -8,7 +8,6 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use gma_pipeline::store::{EventStore, Spool};
-use sha2::{Digest, Sha256};
 
 use crate::rejection::Rejection;
 use crate::secret::SignatureCheck;
@@ -28,8 +27,6 @@ pub struct ReadBody {
     pub bytes: BodyBytes,
     /// Its length.
     pub len: u64,
-    /// SHA-256 of the raw body.
-    pub sha256: [u8; 32],
 }
 
 /// Limits on reading one body.
@@ -57,9 +54,10 @@ pub async fn read_body(
 ) -> Result<ReadBody, Rejection> {
     let deadline = tokio::time::Instant::now() + limits.timeout;
     let mut stream = body.into_data_stream();
+    // Most bodies arrive in one chunk, which is kept as it is; later chunks are gathered.
+    let mut first: Option<Bytes> = None;
     let mut inline = BytesMut::new();
     let mut spool: Option<Spool> = None;
-    let mut digest = Sha256::new();
     let mut len: u64 = 0;
     loop {
         let next = tokio::time::timeout_at(deadline, stream.next())
@@ -74,26 +72,30 @@ pub async fn read_body(
             });
         }
         check.update(&chunk);
-        digest.update(&chunk);
         match &mut spool {
             Some(file) => file.write(&chunk).await.map_err(Rejection::spool)?,
-            None if inline.len() + chunk.len() > limits.spill_bytes => {
+            None if len > limits.spill_bytes as u64 => {
                 let mut file = store.spool().await?;
+                if let Some(first) = first.take() {
+                    file.write(&first).await.map_err(Rejection::spool)?;
+                }
                 file.write(&inline).await.map_err(Rejection::spool)?;
                 file.write(&chunk).await.map_err(Rejection::spool)?;
                 inline = BytesMut::new();
                 spool = Some(file);
             }
-            None => inline.extend_from_slice(&chunk),
+            None if first.is_none() && inline.is_empty() => first = Some(chunk),
+            None => {
+                if let Some(first) = first.take() {
+                    inline.extend_from_slice(&first);
+                }
+                inline.extend_from_slice(&chunk);
+            }
         }
     }
     let bytes = match spool {
         Some(file) => BodyBytes::Spooled(file),
-        None => BodyBytes::Inline(inline.freeze()),
+        None => BodyBytes::Inline(first.unwrap_or_else(|| inline.freeze())),
     };
-    Ok(ReadBody {
-        bytes,
-        len,
-        sha256: digest.finalize().into(),
-    })
+    Ok(ReadBody { bytes, len })
 }

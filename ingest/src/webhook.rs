@@ -18,7 +18,6 @@ use bytes::Bytes;
 use chrono::Utc;
 use gma_pipeline::event::{self, DeliveryHeaders, Event, Lifted, Payload};
 use gma_pipeline::store::{AppendOutcome, SpoolGuard, StoreError};
-use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::body::{BodyBytes, BodyLimits, ReadBody, read_body};
@@ -202,7 +201,6 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Re
         received_micros,
         lifted: payload.lifted,
         payload: payload.payload,
-        payload_sha256: payload.sha256,
         payload_size: payload.size,
     };
     // The append runs in its own task: if the client disconnects and this handler is dropped,
@@ -237,7 +235,6 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Re
 struct CheckedPayload {
     payload: Payload,
     lifted: Lifted,
-    sha256: [u8; 32],
     size: u64,
 }
 
@@ -248,14 +245,13 @@ async fn payload_of(
     kind: BodyKind,
     read: ReadBody,
 ) -> Result<(CheckedPayload, Option<SpoolGuard>), Rejection> {
-    let ReadBody { bytes, len, sha256 } = read;
+    let ReadBody { bytes, len } = read;
     match (kind, bytes) {
         (BodyKind::Json, BodyBytes::Inline(bytes)) => {
             let lifted = event::lift(&bytes)?;
             let payload = CheckedPayload {
                 payload: Payload::Inline(bytes),
                 lifted,
-                sha256,
                 size: len,
             };
             Ok((payload, None))
@@ -272,7 +268,6 @@ async fn payload_of(
             let payload = CheckedPayload {
                 payload: Payload::Spilled(path),
                 lifted,
-                sha256,
                 size: len,
             };
             Ok((payload, Some(guard)))
@@ -295,7 +290,6 @@ async fn payload_of(
             let payload = Bytes::from(field);
             let lifted = event::lift(&payload)?;
             let checked = CheckedPayload {
-                sha256: Sha256::digest(&payload).into(),
                 size: payload.len() as u64,
                 payload: Payload::Inline(payload),
                 lifted,

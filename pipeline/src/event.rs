@@ -87,8 +87,6 @@ pub struct Event {
     /// The JSON exactly as GitHub signed it (for form-encoded deliveries, the decoded `payload`
     /// field).
     pub payload: Payload,
-    /// SHA-256 of the payload bytes.
-    pub payload_sha256: [u8; 32],
     /// Length of the payload in bytes.
     pub payload_size: u64,
 }

@@ -40,8 +40,16 @@ pub(crate) enum CompactorMsg {
     Shutdown,
 }
 
+/// How much lower than the request path the compactor runs (a `nice` increment).
+const NICENESS: libc::c_int = 10;
+
 /// Serves compaction requests until [`CompactorMsg::Shutdown`].
+///
+/// The thread lowers its own scheduling priority: compaction can always wait, while a delivery
+/// waiting for its fsync holds GitHub's request open. Under a burst the log grows and the
+/// compactor catches up when the burst ends.
 pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<StoreMetrics>) {
+    lower_priority();
     let mut queue: VecDeque<u64> = VecDeque::new();
     let mut backoff = Duration::from_secs(1);
     let mut last_error: Option<StoreError> = None;
@@ -82,6 +90,18 @@ pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<Store
         } else {
             Duration::from_secs(1)
         };
+    }
+}
+
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours. On Linux,
+    // PRIO_PROCESS with a thread id sets that thread's priority only.
+    let result = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, NICENESS)
+    };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "Could not lower the compactor's priority.");
     }
 }
 

@@ -279,11 +279,7 @@ impl EventStore {
     /// [`StoreError::Unavailable`] if the write or fsync failed (nothing is stored; retry),
     /// [`StoreError::Closed`] if the store is shutting down.
     pub async fn append(&self, event: &Event) -> Result<AppendOutcome, StoreError> {
-        let mut frame = Vec::with_capacity(match &event.payload {
-            Payload::Inline(bytes) => bytes.len() + 512,
-            Payload::Spilled(_) => 512,
-        });
-        record::encode_frame(event, &mut frame);
+        let frame = record::encode_parts(event);
         let (reply, answer) = oneshot::channel();
         let command = Command::Append {
             key: index::key(&event.headers.delivery_id),

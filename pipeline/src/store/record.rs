@@ -20,11 +20,35 @@ const VERSION: u8 = 1;
 const PAYLOAD_INLINE: u8 = 0;
 const PAYLOAD_SPILLED: u8 = 1;
 
+/// One frame in two parts: everything up to the inline payload, and the payload itself, so the
+/// writer can hand both to one `writev` without copying the payload.
+pub(crate) struct FrameParts {
+    /// Frame header and the body up to the payload bytes.
+    pub head: Vec<u8>,
+    /// The inline payload bytes (empty for a spilled payload).
+    pub payload: Bytes,
+}
+
+impl FrameParts {
+    /// Bytes the frame takes in the log.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.payload.len()
+    }
+}
+
 /// Appends `event` to `out` as one frame.
+#[cfg(test)]
 pub(crate) fn encode_frame(event: &Event, out: &mut Vec<u8>) {
-    let start = out.len();
+    let parts = encode_parts(event);
+    out.extend_from_slice(&parts.head);
+    out.extend_from_slice(&parts.payload);
+}
+
+/// Encodes `event` as one frame.
+pub(crate) fn encode_parts(event: &Event) -> FrameParts {
+    let mut head = Vec::with_capacity(256);
+    let out = &mut head;
     out.extend_from_slice(&[0; FRAME_HEADER]);
-    let body_start = out.len();
     let headers = &event.headers;
     let lifted = &event.lifted;
     out.push(VERSION);
@@ -44,12 +68,13 @@ pub(crate) fn encode_frame(event: &Event, out: &mut Vec<u8>) {
     put_opt_i64(out, lifted.repository_id);
     put_opt_str(out, lifted.sender.as_deref());
     put_opt_i64(out, lifted.sender_id);
-    out.extend_from_slice(&event.payload_sha256);
     out.extend_from_slice(&event.payload_size.to_le_bytes());
+    let mut payload = Bytes::new();
     match &event.payload {
         Payload::Inline(bytes) => {
             out.push(PAYLOAD_INLINE);
-            put_bytes(out, bytes);
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+            payload = bytes.clone();
         }
         Payload::Spilled(path) => {
             out.push(PAYLOAD_SPILLED);
@@ -60,11 +85,13 @@ pub(crate) fn encode_frame(event: &Event, out: &mut Vec<u8>) {
             put_str(out, &name);
         }
     }
-    let body = &out[body_start..];
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let crc = crc32fast::hash(body);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[FRAME_HEADER..]);
+    crc.update(&payload);
+    let len = u32::try_from(head.len() - FRAME_HEADER + payload.len()).unwrap_or(u32::MAX);
+    head[..4].copy_from_slice(&len.to_le_bytes());
+    head[4..FRAME_HEADER].copy_from_slice(&crc.finalize().to_le_bytes());
+    FrameParts { head, payload }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -232,7 +259,6 @@ fn decode(body: &Bytes, payload_dir: &Path) -> Option<Event> {
         sender: r.opt_string()?,
         sender_id: r.opt_i64()?,
     };
-    let payload_sha256 = r.array()?;
     let payload_size = u64::from_le_bytes(r.array()?);
     let payload = match r.u8()? {
         PAYLOAD_INLINE => Payload::Inline(r.bytes()?),
@@ -244,7 +270,6 @@ fn decode(body: &Bytes, payload_dir: &Path) -> Option<Event> {
         received_micros,
         lifted,
         payload,
-        payload_sha256,
         payload_size,
     })
 }
@@ -270,7 +295,6 @@ mod tests {
                 ..Lifted::default()
             },
             payload: Payload::Inline(Bytes::from_static(payload)),
-            payload_sha256: [7; 32],
             payload_size: payload.len() as u64,
         }
     }

@@ -23,7 +23,6 @@ fn event(id: &str, payload: &str) -> Event {
         received_micros: 1_764_288_000_000_000,
         lifted: Lifted::default(),
         payload: Payload::Inline(Bytes::copy_from_slice(payload.as_bytes())),
-        payload_sha256: [0; 32],
         payload_size: payload.len() as u64,
     }
 }

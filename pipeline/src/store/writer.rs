@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -23,7 +23,7 @@ use super::compactor::CompactorMsg;
 use super::index::DeliveryKey;
 use super::layout::{Layout, fsync_dir};
 use super::metrics::StoreMetrics;
-use super::record::MAGIC;
+use super::record::{FrameParts, MAGIC};
 use super::{AppendOutcome, StoreError};
 
 /// Most bytes one group commit writes before it syncs; later requests form the next batch.
@@ -34,7 +34,7 @@ pub(crate) enum Command {
     /// Land one encoded record unless its delivery id is already stored.
     Append {
         key: DeliveryKey,
-        frame: Vec<u8>,
+        frame: FrameParts,
         spilled: bool,
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
@@ -196,7 +196,7 @@ impl Writer {
         if appends.is_empty() {
             return;
         }
-        let mut buf = Vec::new();
+        let mut frames = Vec::with_capacity(appends.len());
         let mut pending = Vec::with_capacity(appends.len());
         let mut batch_keys = HashSet::new();
         let mut any_spilled = false;
@@ -223,23 +223,23 @@ impl Writer {
             }
             self.index.insert(key);
             batch_keys.insert(key);
-            buf.extend_from_slice(&frame);
+            frames.push(frame);
             any_spilled |= spilled;
             pending.push(Pending {
                 reply,
                 outcome: AppendOutcome::Landed,
             });
         }
-        if buf.is_empty() {
+        if frames.is_empty() {
             for p in pending {
                 let _ = p.reply.send(Ok(p.outcome));
             }
             return;
         }
-        match self.write_durably(&buf, any_spilled) {
-            Ok(()) => {
+        match self.write_durably(&frames, any_spilled) {
+            Ok(bytes) => {
                 self.healthy.store(true, Ordering::Relaxed);
-                self.metrics.observe_commit(batch_keys.len(), buf.len());
+                self.metrics.observe_commit(batch_keys.len(), bytes);
                 for p in pending {
                     let _ = p.reply.send(Ok(p.outcome));
                 }
@@ -268,15 +268,26 @@ impl Writer {
         }
     }
 
-    /// Appends `buf` to the active segment and syncs it. On failure the segment is cut back to
-    /// its last durable length, or abandoned for a new one if even that fails, so a failed batch
-    /// never sits between two acknowledged ones.
-    fn write_durably(&mut self, buf: &[u8], any_spilled: bool) -> std::io::Result<()> {
+    /// Appends `frames` to the active segment with vectored writes (no payload is copied) and
+    /// syncs it, returning the bytes written. On failure the segment is cut back to its last
+    /// durable length, or abandoned for a new one if even that fails, so a failed batch never
+    /// sits between two acknowledged ones.
+    fn write_durably(
+        &mut self,
+        frames: &[FrameParts],
+        any_spilled: bool,
+    ) -> std::io::Result<usize> {
         let payload_dir = self.layout.payload_dir();
         let active = self.open_segment()?;
         let before = active.len;
+        let total: usize = frames.iter().map(FrameParts::len).sum();
         let result = (|| {
-            active.file.write_all(buf)?;
+            let mut slices: Vec<IoSlice<'_>> = frames
+                .iter()
+                .flat_map(|f| [IoSlice::new(&f.head), IoSlice::new(&f.payload)])
+                .filter(|s| !s.is_empty())
+                .collect();
+            write_all_vectored(&mut active.file, &mut slices)?;
             if any_spilled {
                 fsync_dir(&payload_dir)?;
             }
@@ -284,8 +295,8 @@ impl Writer {
         })();
         match result {
             Ok(()) => {
-                active.len += buf.len() as u64;
-                Ok(())
+                active.len += total as u64;
+                Ok(total)
             }
             Err(error) => {
                 let rolled_back = active
@@ -299,4 +310,17 @@ impl Writer {
             }
         }
     }
+}
+
+/// Writes every slice, retrying short writes (`Write::write_all_vectored` is not stable yet).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
