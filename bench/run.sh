@@ -47,7 +47,6 @@ RESULTS="$ROOT/bench/results/ingest-$STAMP.jsonl"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/gma-bench.XXXXXX")"
 DATA_DIR="$WORK/gma-data"
-mkdir -p "$DATA_DIR"
 GITHUB_WEBHOOK_SECRET="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export GITHUB_WEBHOOK_SECRET
 
@@ -92,15 +91,31 @@ log "starting bare-axum on 127.0.0.1:$BARE_PORT"
 BARE_PID=$!
 wait_ready bare-axum "$BARE_PID" "$BARE_PORT" "$WORK/bare-axum.log"
 
-GMA_PORT="$(free_port)"
-while [[ "$GMA_PORT" == "$BARE_PORT" ]]; do GMA_PORT="$(free_port)"; done
-log "starting gma serve on 127.0.0.1:$GMA_PORT (data dir $DATA_DIR)"
-"$GMA_BIN" serve --host 127.0.0.1 --port "$GMA_PORT" --data-dir "$DATA_DIR" >"$WORK/gma.log" 2>&1 &
-GMA_PID=$!
-wait_ready gma "$GMA_PID" "$GMA_PORT" "$WORK/gma.log"
+declare -A URL=([bare-axum]="http://127.0.0.1:$BARE_PORT/webhook")
+declare -A PID=([bare-axum]="$BARE_PID")
 
-declare -A URL=([bare-axum]="http://127.0.0.1:$BARE_PORT/webhook" [gma]="http://127.0.0.1:$GMA_PORT/webhook")
-declare -A PID=([bare-axum]="$BARE_PID" [gma]="$GMA_PID")
+# gma starts afresh (new process, empty data directory) for each phase, so no phase measures
+# the previous one's backlog: the throughput phase leaves about a gigabyte of log for the
+# compactor, which would otherwise be folded into Parquet during the 5,000 req/s phase.
+GMA_RUN=0
+start_gma() {
+    if [[ -n "$GMA_PID" ]]; then
+        kill -9 "$GMA_PID" 2>/dev/null || true
+        wait "$GMA_PID" 2>/dev/null || true
+    fi
+    GMA_RUN=$((GMA_RUN + 1))
+    # Earlier data directories stay until the end: deleting a gigabyte mid-run (with the
+    # filesystem's discard) stalls the next phase's fsyncs.
+    DATA_DIR="$WORK/gma-data-$GMA_RUN"
+    GMA_PORT="$(free_port)"
+    while [[ "$GMA_PORT" == "$BARE_PORT" ]]; do GMA_PORT="$(free_port)"; done
+    log "starting gma serve on 127.0.0.1:$GMA_PORT (data dir $DATA_DIR)"
+    "$GMA_BIN" serve --host 127.0.0.1 --port "$GMA_PORT" --data-dir "$DATA_DIR" >"$WORK/gma.log" 2>&1 &
+    GMA_PID=$!
+    wait_ready gma "$GMA_PID" "$GMA_PORT" "$WORK/gma.log"
+    URL[gma]="http://127.0.0.1:$GMA_PORT/webhook"
+    PID[gma]="$GMA_PID"
+}
 
 # Run metadata first, so a results file can be read on its own later.
 python3 - "$STAMP" "$(git rev-parse --short --verify -q HEAD 2>/dev/null || echo unknown)" >>"$RESULTS" <<'PY'
@@ -136,13 +151,16 @@ loadgen() { # label mode args...
 # Each phase runs against both servers back to back, so the two numbers that are
 # compared are taken under the same machine conditions.
 for label in bare-axum gma; do
+    [[ "$label" == gma ]] && start_gma
     loadgen "$label" throughput --connections "$CONNECTIONS" \
         --duration-secs "$DURATION" --warmup-secs "$WARMUP"
 done
 for label in bare-axum gma; do
+    [[ "$label" == gma ]] && start_gma
     loadgen "$label" rate --rate "$RATE" --duration-secs "$RATE_SECS"
 done
 for label in gma bare-axum; do
+    [[ "$label" == gma ]] && start_gma
     loadgen "$label" big --concurrency "$BIG_CONCURRENCY" --size-bytes "$BIG_SIZE" \
         --pid "${PID[$label]}"
 done

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::DateTime;
@@ -27,6 +27,9 @@ use crate::schema::{EventBatchBuilder, events_schema};
 
 /// Payload bytes per Parquet row group, which bounds the compactor's memory.
 const ROW_GROUP_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// How long compaction may go on after a shutdown request; what is left is compacted on the
+/// next start, so that a backlog cannot hold up a restart.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
 /// Longest wait before a failed compaction is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -36,7 +39,7 @@ pub(crate) enum CompactorMsg {
     Segment(u64),
     /// Answer once every segment sent before it is compacted (or with the error that stops it).
     Barrier(oneshot::Sender<Result<(), StoreError>>),
-    /// Compact what is queued (one try each) and stop.
+    /// Compact what is queued (one try each, within [`SHUTDOWN_BUDGET`]) and stop.
     Shutdown,
 }
 
@@ -62,7 +65,7 @@ pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<Store
         match rx.recv_timeout(wait) {
             Ok(CompactorMsg::Segment(id)) => queue.push_back(id),
             Ok(CompactorMsg::Barrier(reply)) => {
-                drain(&layout, &mut queue, &metrics, &mut last_error);
+                drain(&layout, &mut queue, &metrics, &mut last_error, None);
                 let result = match (&last_error, queue.is_empty()) {
                     (Some(error), false) => Err(StoreError::Unavailable {
                         reason: format!("compaction is failing: {error}"),
@@ -73,7 +76,14 @@ pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<Store
                 continue;
             }
             Ok(CompactorMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                drain(&layout, &mut queue, &metrics, &mut last_error);
+                let deadline = Instant::now() + SHUTDOWN_BUDGET;
+                drain(
+                    &layout,
+                    &mut queue,
+                    &metrics,
+                    &mut last_error,
+                    Some(deadline),
+                );
                 if !queue.is_empty() {
                     tracing::warn!(
                         segments = queue.len(),
@@ -84,7 +94,7 @@ pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<Store
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
-        drain(&layout, &mut queue, &metrics, &mut last_error);
+        drain(&layout, &mut queue, &metrics, &mut last_error, None);
         backoff = if last_error.is_some() && !queue.is_empty() {
             (backoff * 2).min(MAX_BACKOFF)
         } else {
@@ -105,14 +115,18 @@ fn lower_priority() {
     }
 }
 
-/// Compacts queued segments in order, stopping at the first failure.
+/// Compacts queued segments in order, stopping at the first failure or at `deadline`.
 fn drain(
     layout: &Layout,
     queue: &mut VecDeque<u64>,
     metrics: &StoreMetrics,
     last_error: &mut Option<StoreError>,
+    deadline: Option<Instant>,
 ) {
     while let Some(&id) = queue.front() {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return;
+        }
         match compact_segment(layout, id) {
             Ok(events) => {
                 metrics.segments_compacted.inc();
