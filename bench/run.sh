@@ -103,6 +103,9 @@ start_gma() {
         kill -9 "$GMA_PID" 2>/dev/null || true
         wait "$GMA_PID" 2>/dev/null || true
     fi
+    # Let the kernel finish writing back the previous phase's data first, so its writeback
+    # does not land in this phase's fsyncs.
+    sync
     GMA_RUN=$((GMA_RUN + 1))
     # Earlier data directories stay until the end: deleting a gigabyte mid-run (with the
     # filesystem's discard) stalls the next phase's fsyncs.

@@ -15,7 +15,8 @@ use bytes::Bytes;
 use chrono::DateTime;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use tokio::sync::oneshot;
 
 use super::StoreError;
@@ -25,6 +26,9 @@ use super::record::scan;
 use crate::event::{Event, Payload};
 use crate::schema::{EventBatchBuilder, events_schema};
 
+/// zstd level of the Parquet files. On the 273-payload corpus levels 1 and 3 run at the same
+/// speed (about 3 GB/s here) and 3 compresses 17% smaller.
+const ZSTD_LEVEL: i32 = 3;
 /// Payload bytes per Parquet row group, which bounds the compactor's memory.
 const ROW_GROUP_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// How long compaction may go on after a shutdown request; what is left is compacted on the
@@ -188,6 +192,21 @@ pub(crate) fn compact_segment(layout: &Layout, id: u64) -> Result<usize, StoreEr
     Ok(scan.events.len())
 }
 
+/// Parquet settings of the events table: zstd, and no dictionary or min/max statistics for the
+/// columns whose values are unique and long (a dictionary of payloads only costs time; the
+/// statistics that prune reads are `received`'s and the lifted columns').
+fn writer_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?));
+    for column in ["payload", "signature", "delivery_id", "payload_sha256"] {
+        let column = ColumnPath::from(column);
+        builder = builder
+            .set_column_dictionary_enabled(column.clone(), false)
+            .set_column_statistics_enabled(column, EnabledStatistics::None);
+    }
+    Ok(builder.build())
+}
+
 fn write_day(
     layout: &Layout,
     segment: u64,
@@ -204,9 +223,7 @@ fn write_day(
         fs::create_dir_all(&dir).map_err(io)?;
         fsync_dir(&layout.table_dir(EVENTS_TABLE)).map_err(io)?;
     }
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(pq)?))
-        .build();
+    let properties = writer_properties().map_err(pq)?;
     let file = File::create(&tmp_path).map_err(io)?;
     let mut writer = ArrowWriter::try_new(file, events_schema(), Some(properties)).map_err(pq)?;
     let mut builder = EventBatchBuilder::new();
