@@ -77,6 +77,23 @@ async fn land_all(fixtures: &[Fixture]) {
             let id = row["delivery_id"].as_str().unwrap();
             check_row(by_id[id], row);
         }
+        let rows = app
+            .query(
+                "SELECT JSON_VALUE(payload, '$.action') IS NOT DISTINCT FROM action AS action_ok,
+                        JSON_VALUE(payload, '$.repository.full_name') IS NOT DISTINCT FROM repository AS repo_ok,
+                        TIMESTAMP_DIFF(CURRENT_TIMESTAMP(), received, SECOND) AS age_secs
+                 FROM events",
+            )
+            .await;
+        for row in &rows {
+            assert_eq!(
+                (&row["action_ok"], &row["repo_ok"]),
+                (&Value::Bool(true), &Value::Bool(true)),
+                "{phase}"
+            );
+            let age = row["age_secs"].as_i64().unwrap();
+            assert!((0..600).contains(&age), "{phase}: received {age} s ago");
+        }
         app.store.compact_now().await.unwrap();
     }
 }

@@ -136,6 +136,15 @@ fn query_errors_say_what_to_fix() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
+
+    let output = Command::new(gma())
+        .args(["query", "--data-dir"])
+        .arg(dir.path())
+        .arg("SELECT 1; SELECT 2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("exactly one SQL statement"));
 }
 
 #[test]

@@ -13,7 +13,10 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::WarehouseError;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::dialect::BigQueryDialect;
+
+use super::{WarehouseError, bigquery_functions};
 use crate::schema::events_schema;
 use crate::store::layout::{EVENTS_TABLE, Layout};
 use crate::store::read_snapshot;
@@ -47,6 +50,7 @@ impl LocalWarehouse {
                 false,
             );
         let ctx = SessionContext::new_with_config(config);
+        bigquery_functions::register_all(&ctx);
         let snapshot = read_snapshot(&Layout::new(dir))?;
         let schema = events_schema();
         let mut table = ctx.read_table(Arc::new(MemTable::try_new(
@@ -74,9 +78,21 @@ impl LocalWarehouse {
     /// Runs one SQL statement in BigQuery's dialect and collects its rows.
     ///
     /// # Errors
-    /// The DataFusion error of planning or running it, which names the bad column or function.
+    /// [`WarehouseError::StatementCount`] unless `sql` is one statement; the DataFusion error of
+    /// planning or running it, which names the bad column or function.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, WarehouseError> {
-        let frame = self.ctx.sql(sql).await?;
+        let mut statements = DFParser::parse_sql_with_dialect(sql, &BigQueryDialect {})?;
+        if statements.len() != 1 {
+            return Err(WarehouseError::StatementCount(statements.len()));
+        }
+        let Some(mut statement) = statements.pop_front() else {
+            return Err(WarehouseError::StatementCount(0));
+        };
+        if let DFStatement::Statement(inner) = &mut statement {
+            bigquery_functions::rewrite_date_parts(inner);
+        }
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         Ok(QueryResult { schema, batches })
