@@ -119,32 +119,19 @@ async fn secrets_come_from_the_variable_the_list_and_the_file_at_once() {
 #[test]
 fn query_errors_say_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(gma())
-        .args(["query", "--data-dir"])
-        .arg(dir.path().join("missing"))
-        .arg("SELECT 1")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--data-dir"));
-
-    let output = Command::new(gma())
-        .args(["query", "--data-dir"])
-        .arg(dir.path())
-        .arg("SELECT nope FROM events")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
-
-    let output = Command::new(gma())
-        .args(["query", "--data-dir"])
-        .arg(dir.path())
-        .arg("SELECT 1; SELECT 2")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("exactly one SQL statement"));
+    let failure = |data_dir: &Path, sql: &str| {
+        let output = Command::new(gma())
+            .args(["query", "--data-dir"])
+            .arg(data_dir)
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{sql} succeeded");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    assert!(failure(&dir.path().join("missing"), "SELECT 1").contains("--data-dir"));
+    assert!(failure(dir.path(), "SELECT nope FROM events").contains("nope"));
+    assert!(failure(dir.path(), "SELECT 1; SELECT 2").contains("exactly one SQL statement"));
 }
 
 #[test]
