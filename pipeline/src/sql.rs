@@ -6,9 +6,6 @@
 /// DDL of the `events` table: GMA's columns plus the ones gma lifts at ingest.
 pub const EVENTS_DDL: &str = include_str!("../../sql/events.sql");
 
-/// Every SQL file, by its file name, for tests and tools that walk them all.
-pub const ALL: &[(&str, &str)] = &[("events.sql", EVENTS_DDL)];
-
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
 pub fn resolve(sql: &str, prefix: &str) -> String {

@@ -19,10 +19,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use tokio::sync::oneshot;
 
-use super::StoreError;
 use super::layout::{EVENTS_TABLE, Layout, fsync_dir};
 use super::metrics::StoreMetrics;
 use super::record::scan;
+use super::{StoreError, append_stored};
 use crate::event::{Event, Payload};
 use crate::schema::{EventBatchBuilder, events_schema};
 
@@ -228,15 +228,7 @@ fn write_day(
     let mut writer = ArrowWriter::try_new(file, events_schema(), Some(properties)).map_err(pq)?;
     let mut builder = EventBatchBuilder::new();
     for event in events {
-        let bytes = event.payload.to_bytes().map_err(io)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| StoreError::Corrupt {
-            path: layout.segment_path(segment),
-            reason: format!(
-                "the payload of delivery {} is not UTF-8: {e}",
-                event.headers.delivery_id
-            ),
-        })?;
-        builder.append(event, text);
+        append_stored(&mut builder, event, &layout.segment_path(segment))?;
         if builder.payload_bytes() >= ROW_GROUP_PAYLOAD_BYTES {
             let batch = builder
                 .finish()

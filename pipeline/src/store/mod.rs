@@ -389,6 +389,26 @@ impl Drop for EventStore {
     }
 }
 
+/// Appends a logged event to `builder`, reading a spilled payload from its file. `segment`
+/// names the log segment in errors.
+pub(crate) fn append_stored(
+    builder: &mut crate::schema::EventBatchBuilder,
+    event: &Event,
+    segment: &Path,
+) -> Result<(), StoreError> {
+    let id = &event.headers.delivery_id;
+    let bytes = event
+        .payload
+        .to_bytes()
+        .map_err(|e| StoreError::io(format!("reading the payload of delivery {id}"), e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| StoreError::Corrupt {
+        path: segment.to_path_buf(),
+        reason: format!("the payload of delivery {id} is not UTF-8: {e}"),
+    })?;
+    builder.append(event, text);
+    Ok(())
+}
+
 /// Reads the log and the Parquet files to rebuild the index, truncating a torn log tail and
 /// removing spool files no record points at.
 fn recover(layout: &Layout) -> Result<Recovery, StoreError> {

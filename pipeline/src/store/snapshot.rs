@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 
-use super::StoreError;
 use super::layout::{EVENTS_TABLE, Layout};
 use super::record::scan;
+use super::{StoreError, append_stored};
 use crate::schema::EventBatchBuilder;
 
 /// What a reader sees of the events table at one moment.
@@ -63,17 +63,7 @@ fn try_snapshot(layout: &Layout) -> Result<Snapshot, StoreError> {
         };
         read.insert(id);
         for event in scan(&data, &layout.payload_dir()).events {
-            let payload = event.payload.to_bytes().map_err(|e| {
-                StoreError::io(
-                    format!(
-                        "reading the payload of delivery {}",
-                        event.headers.delivery_id
-                    ),
-                    e,
-                )
-            })?;
-            let text = String::from_utf8_lossy(&payload);
-            builder.append(&event, &text);
+            append_stored(&mut builder, &event, &path)?;
             if builder.len() >= TAIL_BATCH_ROWS {
                 tail.push(
                     builder

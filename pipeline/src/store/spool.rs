@@ -19,7 +19,6 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 pub struct Spool {
     file: tokio::fs::File,
     guard: SpoolGuard,
-    len: u64,
 }
 
 /// Removes its spool file when dropped, unless [`kept`](SpoolGuard::keep).
@@ -65,7 +64,6 @@ impl Spool {
         Ok(Self {
             file,
             guard: SpoolGuard { path: Some(path) },
-            len: 0,
         })
     }
 
@@ -74,19 +72,7 @@ impl Spool {
     /// # Errors
     /// The I/O error of the write (a full disk, say).
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.write_all(bytes).await?;
-        self.len += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.file.write_all(bytes).await
     }
 
     /// Syncs the file to disk and returns the guard that owns it.

@@ -27,6 +27,10 @@ fn event(id: &str, payload: &str) -> Event {
     }
 }
 
+async fn append(store: &EventStore, id: &str) -> AppendOutcome {
+    store.append(&event(id, "{}")).await.unwrap()
+}
+
 async fn count(dir: &Path) -> (i64, i64) {
     let warehouse = LocalWarehouse::open(dir).await.unwrap();
     let result = warehouse
@@ -65,14 +69,8 @@ async fn a_torn_tail_is_dropped_and_the_whole_records_kept() {
         0,
         "an orphaned spool file is removed on open"
     );
-    assert_eq!(
-        store.append(&event("b", "{}")).await.unwrap(),
-        AppendOutcome::Duplicate
-    );
-    assert_eq!(
-        store.append(&event("c", "{}")).await.unwrap(),
-        AppendOutcome::Landed
-    );
+    assert_eq!(append(&store, "b").await, AppendOutcome::Duplicate);
+    assert_eq!(append(&store, "c").await, AppendOutcome::Landed);
     store.compact_now().await.unwrap();
     assert_eq!(count(dir.path()).await, (3, 3));
     let files = layout.list_parquet(layout::EVENTS_TABLE).unwrap();
@@ -88,21 +86,12 @@ async fn ids_stay_deduplicated_across_restarts_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-        assert_eq!(
-            store.append(&event("x", "{}")).await.unwrap(),
-            AppendOutcome::Landed
-        );
+        assert_eq!(append(&store, "x").await, AppendOutcome::Landed);
         store.close().await;
     }
     let store = EventStore::open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(
-        store.append(&event("x", "{}")).await.unwrap(),
-        AppendOutcome::Duplicate
-    );
-    assert_eq!(
-        store.append(&event("y", "{}")).await.unwrap(),
-        AppendOutcome::Landed
-    );
+    assert_eq!(append(&store, "x").await, AppendOutcome::Duplicate);
+    assert_eq!(append(&store, "y").await, AppendOutcome::Landed);
     assert_eq!(count(dir.path()).await, (2, 2));
 }
 

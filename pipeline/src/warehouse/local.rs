@@ -97,9 +97,4 @@ impl LocalWarehouse {
         let batches = frame.collect().await?;
         Ok(QueryResult { schema, batches })
     }
-
-    /// The DataFusion session, for callers that register more.
-    pub fn context(&self) -> &SessionContext {
-        &self.ctx
-    }
 }
