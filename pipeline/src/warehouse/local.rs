@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -16,7 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 
-use super::{WarehouseError, bigquery_functions};
+use super::{QueryResult, WarehouseError, bigquery_functions};
 use crate::schema::events_schema;
 use crate::store::layout::{EVENTS_TABLE, Layout};
 use crate::store::read_snapshot;
@@ -24,15 +22,6 @@ use crate::store::read_snapshot;
 /// A DataFusion session with the data directory's tables registered.
 pub struct LocalWarehouse {
     ctx: SessionContext,
-}
-
-/// A query's result: its schema (also when it has no rows) and its batches.
-#[derive(Debug)]
-pub struct QueryResult {
-    /// The result's columns.
-    pub schema: SchemaRef,
-    /// The rows.
-    pub batches: Vec<RecordBatch>,
 }
 
 impl LocalWarehouse {

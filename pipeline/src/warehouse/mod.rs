@@ -1,21 +1,179 @@
-//! SQL over gma's tables, in BigQuery's dialect.
+//! SQL over gma's tables, in BigQuery's dialect, on either backend.
 //!
-//! [`local::LocalWarehouse`] runs DataFusion over the embedded store of a data directory. The
-//! BigQuery backend and the trait both implement come with the pipeline framework.
+//! [`Warehouse`] is the one interface pipelines read and write tables through. Two backends
+//! implement it with the same SQL text (files in the repository's `sql/` folder):
+//!
+//! - [`local::LocalWarehouse`]: DataFusion over the data directory (the embedded event store plus
+//!   day-partitioned Parquet tables), with BigQuery's functions registered as UDFs;
+//! - `bigquery::BigQueryWarehouse`: Google BigQuery (or its emulator) through
+//!   `gcp-bigquery-client`.
+//!
+//! Table names in SQL are written `${dataset}name`; each backend resolves the placeholder
+//! ([`crate::sql::resolve`]). Values reach SQL as named parameters (`@name`, [`Params`]), never
+//! spliced into the text by callers.
 
 pub mod bigquery_functions;
 pub mod local;
 
-/// Errors of running SQL.
+use std::fmt;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+/// A query's result: its schema (also when it has no rows) and its batches.
+#[derive(Debug)]
+pub struct QueryResult {
+    /// The result's columns.
+    pub schema: SchemaRef,
+    /// The rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl QueryResult {
+    /// Number of rows over all batches.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// A stream of result batches, for results too large to hold at once.
+pub type BatchStream = BoxStream<'static, Result<RecordBatch, WarehouseError>>;
+
+/// The value of one named query parameter (`@name` in the SQL text).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// A STRING.
+    String(String),
+    /// An INT64.
+    Int64(i64),
+    /// A BOOL.
+    Bool(bool),
+    /// A TIMESTAMP (UTC, microsecond precision).
+    Timestamp(DateTime<Utc>),
+    /// An ARRAY<STRING>, e.g. for `WHERE id IN UNNEST(@ids)`.
+    StringArray(Vec<String>),
+    /// An ARRAY<INT64>.
+    Int64Array(Vec<i64>),
+}
+
+/// Named query parameters, in the order given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(pub Vec<(String, ParamValue)>);
+
+impl Params {
+    /// No parameters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `@name` = `value`.
+    pub fn with(mut self, name: impl Into<String>, value: ParamValue) -> Self {
+        self.0.push((name.into(), value));
+        self
+    }
+
+    /// The value of `@name`, if given.
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// A table gma owns: its name and its DDL in `sql/` (BigQuery dialect, `${dataset}` placeholder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table's name, without dataset.
+    pub name: &'static str,
+    /// `CREATE TABLE IF NOT EXISTS ...` in BigQuery's dialect.
+    pub ddl: &'static str,
+}
+
+impl fmt::Display for TableDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// One backend of SQL tables: runs BigQuery-dialect queries and appends rows.
+///
+/// Implementations are shared by pipeline stages (`Arc<dyn Warehouse>`), so every method takes
+/// `&self` and may be called concurrently.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// A short name of the backend for logs and summaries ("local", "bigquery").
+    fn backend(&self) -> &'static str;
+
+    /// Runs one SQL statement (BigQuery dialect, `${dataset}` placeholders, `@name` parameters)
+    /// and collects its rows.
+    async fn query(&self, sql: &str, params: &Params) -> Result<QueryResult, WarehouseError>;
+
+    /// Runs one SQL statement like [`Warehouse::query`] and streams its rows batch by batch
+    /// (pages of a BigQuery job, batches of a DataFusion plan), so a large result is never held
+    /// whole.
+    async fn query_stream(&self, sql: &str, params: &Params)
+    -> Result<BatchStream, WarehouseError>;
+
+    /// Creates `table` from its DDL unless it exists.
+    async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError>;
+
+    /// Appends `batch` to `table` (created first if absent) and returns once the rows are
+    /// durable: fsynced Parquet locally, acknowledged by BigQuery remotely. The batch's columns
+    /// must be the table's, by name; a missing nullable column is NULL.
+    ///
+    /// Appending the same rows twice (a retry after an unknown outcome) must not store them
+    /// twice where the backend can prevent it: BigQuery gets a stable `insertId` per row.
+    async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError>;
+}
+
+/// Errors of running SQL or writing rows, on either backend.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
-    /// Reading the store failed.
+    /// Reading or writing the embedded store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// The query failed to plan or run.
+    /// The query failed to plan or run on DataFusion.
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),
+    /// An Arrow error converting rows.
+    #[error("converting rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// The SQL text holds no statement or more than one.
     #[error("expected exactly one SQL statement, found {0}")]
     StatementCount(usize),
+    /// A parameter the SQL names was not given, or has a type the backend cannot bind.
+    #[error("query parameter @{name}: {reason}")]
+    Param {
+        /// The parameter's name, without `@`.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A table's DDL could not be understood.
+    #[error("table {table}: {reason}")]
+    Ddl {
+        /// The table.
+        table: String,
+        /// What is wrong with its DDL.
+        reason: String,
+    },
+    /// The remote warehouse (BigQuery) refused or failed a request.
+    #[error("{backend}: {message}")]
+    Remote {
+        /// Which backend.
+        backend: &'static str,
+        /// What it said, and what to do about it.
+        message: String,
+    },
+    /// Some rows of an append were refused; none of them is stored.
+    #[error("{table}: {count} rows refused, first: {first}")]
+    RowsRefused {
+        /// The table.
+        table: String,
+        /// How many rows.
+        count: usize,
+        /// The first refusal's reason.
+        first: String,
+    },
 }
