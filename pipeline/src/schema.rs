@@ -200,50 +200,8 @@ impl EventBatchBuilder {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::ast::{ColumnOption, DataType as SqlType, Statement};
-    use datafusion::sql::sqlparser::dialect::BigQueryDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
     use super::*;
     use crate::event::{DeliveryHeaders, Lifted, Payload};
-
-    fn arrow_type(sql: &SqlType) -> DataType {
-        match sql {
-            SqlType::String(_) => DataType::Utf8,
-            SqlType::Int64 => DataType::Int64,
-            SqlType::Timestamp(_, _) => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
-            }
-            other => panic!("events.sql uses a type the schema test does not map: {other}"),
-        }
-    }
-
-    #[test]
-    fn the_arrow_schema_is_the_ddl() {
-        let ddl = crate::sql::resolve(crate::sql::EVENTS_DDL, "");
-        let statements = Parser::parse_sql(&BigQueryDialect {}, &ddl).unwrap();
-        let [Statement::CreateTable(table)] = statements.as_slice() else {
-            panic!("events.sql should hold exactly one CREATE TABLE, got {statements:?}");
-        };
-        let from_ddl: Vec<Field> = table
-            .columns
-            .iter()
-            .map(|column| {
-                let not_null = column
-                    .options
-                    .iter()
-                    .any(|option| matches!(option.option, ColumnOption::NotNull));
-                Field::new(
-                    column.name.value.clone(),
-                    arrow_type(&column.data_type),
-                    !not_null,
-                )
-            })
-            .collect();
-        let schema = events_schema();
-        let from_rust: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        assert_eq!(from_ddl, from_rust);
-    }
 
     #[test]
     fn builds_a_batch_of_the_schema() {

@@ -3,8 +3,32 @@
 //! SQL is data: it lives in `.sql` files in BigQuery's dialect and reaches Rust only through
 //! this module, so a reader finds every statement gma runs in one place.
 
+use crate::warehouse::TableDef;
+
 /// DDL of the `events` table: GMA's columns plus the ones gma lifts at ingest.
 pub const EVENTS_DDL: &str = include_str!("../../sql/events.sql");
+
+/// The `events` table.
+pub const EVENTS: TableDef = TableDef {
+    name: "events",
+    ddl: EVENTS_DDL,
+};
+
+/// The `watermarks` table: how far follow-mode pipelines have come.
+pub const WATERMARKS: TableDef = TableDef {
+    name: "watermarks",
+    ddl: include_str!("../../sql/watermarks.sql"),
+};
+
+/// Every table gma owns, in creation order.
+pub const TABLES: &[TableDef] = &[EVENTS, WATERMARKS];
+
+/// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
+pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
+
+/// The wrapper that restricts a source query to a shard and to rows after a watermark
+/// (`${source}`, `${key}`, `${time}`, `@shard_index`, `@shard_count`, `@after`).
+pub const SOURCE_WINDOW: &str = include_str!("../../sql/source_window.sql");
 
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.

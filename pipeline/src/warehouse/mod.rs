@@ -13,6 +13,7 @@
 //! spliced into the text by callers.
 
 pub mod bigquery_functions;
+pub mod ddl;
 pub mod local;
 
 use std::fmt;
