@@ -6,6 +6,8 @@
 //! - [`store`]: the embedded event store of the data directory, a write-ahead log with group
 //!   commit that a compactor folds into day-partitioned Parquet;
 //! - [`warehouse`]: SQL over the stored tables (DataFusion locally), in BigQuery's dialect;
+//! - [`flow`]: the pipeline framework (sources → async transforms → sinks, sharded, bounded or
+//!   following its source) that gma's batch jobs are written in;
 //! - [`sql`]: the SQL files of the repository's `sql/` folder, by name.
 //!
 //! The key decision: an event is acknowledged only once its log record is fsynced, and many
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod event;
+pub mod flow;
 pub mod schema;
 pub mod sql;
 pub mod store;

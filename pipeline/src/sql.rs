@@ -26,9 +26,17 @@ pub const TABLES: &[TableDef] = &[EVENTS, WATERMARKS];
 /// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
 pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
 
-/// The wrapper that restricts a source query to a shard and to rows after a watermark
+/// Wraps a source query to take a shard of its rows after a watermark, oldest first
 /// (`${source}`, `${key}`, `${time}`, `@shard_index`, `@shard_count`, `@after`).
 pub const SOURCE_WINDOW: &str = include_str!("../../sql/source_window.sql");
+
+/// Wraps a source query to take a shard of its rows (`${source}`, `${key}`, `@shard_index`,
+/// `@shard_count`).
+pub const SOURCE_SHARD: &str = include_str!("../../sql/source_shard.sql");
+
+/// Wraps a source query to take its rows after a watermark, oldest first (`${source}`,
+/// `${time}`, `@after`).
+pub const SOURCE_ORDERED: &str = include_str!("../../sql/source_ordered.sql");
 
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.

@@ -1,0 +1,142 @@
+//! Sources: where a pipeline's elements come from.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::shard::Shard;
+use super::transform::BoxError;
+
+/// One element read by a source, with its time (the source's time column) when it has one: the
+/// run's watermark moves over element times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    /// The element.
+    pub item: T,
+    /// Its time, if the source orders by time.
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl<T> Sourced<T> {
+    /// An element without time.
+    pub fn new(item: T) -> Self {
+        Self { item, time: None }
+    }
+
+    /// An element with time `time`.
+    pub fn at(item: T, time: DateTime<Utc>) -> Self {
+        Self {
+            item,
+            time: Some(time),
+        }
+    }
+}
+
+/// Whether a run reads its source once or keeps following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read the source once to its end.
+    Bounded,
+    /// Keep reading rows that land after the watermark, checking every `poll` when caught up,
+    /// until shutdown.
+    Follow {
+        /// How long to wait before looking again when no new rows came.
+        poll: Duration,
+    },
+}
+
+impl Mode {
+    /// Whether the mode is [`Mode::Follow`].
+    pub fn is_follow(self) -> bool {
+        matches!(self, Mode::Follow { .. })
+    }
+}
+
+/// What a source learns when the run starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceContext {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The shard this run takes.
+    pub shard: Shard,
+    /// Bounded or follow.
+    pub mode: Mode,
+    /// Where the previous follow-mode run of this shard stopped: read only what is newer.
+    pub resume_after: Option<DateTime<Utc>>,
+}
+
+/// Errors of a source: the run stops, and its watermark stays where the finished work put it.
+#[derive(Debug, thiserror::Error)]
+#[error("source {source_name}: {error}")]
+pub struct SourceError {
+    /// The source's name.
+    pub source_name: String,
+    /// What failed.
+    #[source]
+    pub error: BoxError,
+}
+
+/// Reads elements for a pipeline, chunk by chunk.
+///
+/// A bounded source returns `Ok(None)` at its end. In [`Mode::Follow`], a source that has
+/// caught up waits for new rows instead; the runner stops calling it on shutdown (dropping the
+/// pending `next` future, so `next` must be cancel-safe: lose nothing it has not returned).
+#[async_trait]
+pub trait Source: Send + 'static {
+    /// The elements it yields.
+    type Item: Send + 'static;
+
+    /// Prepares the source for a run (e.g. builds its query for the shard and watermark).
+    async fn open(&mut self, context: &SourceContext) -> Result<(), BoxError> {
+        let _ = context;
+        Ok(())
+    }
+
+    /// The next chunk of elements, or `None` when a bounded source is exhausted.
+    async fn next(&mut self) -> Result<Option<Vec<Sourced<Self::Item>>>, BoxError>;
+
+    /// How many elements the source will yield in all, when it knows (for progress bars).
+    fn size_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A bounded source over elements already in memory, yielded in chunks of `chunk`: for tests and
+/// for pipelines whose input is a list (files to import, deliveries fetched from an API).
+pub struct IterSource<T> {
+    items: std::vec::IntoIter<Sourced<T>>,
+    chunk: usize,
+    len: u64,
+}
+
+impl<T: Send + 'static> IterSource<T> {
+    /// Yields `items` (without times), `chunk` at a time.
+    pub fn new(items: impl IntoIterator<Item = T>, chunk: usize) -> Self {
+        Self::with_times(items.into_iter().map(Sourced::new), chunk)
+    }
+
+    /// Yields `items` with their times, `chunk` at a time.
+    pub fn with_times(items: impl IntoIterator<Item = Sourced<T>>, chunk: usize) -> Self {
+        let items: Vec<_> = items.into_iter().collect();
+        Self {
+            len: items.len() as u64,
+            items: items.into_iter(),
+            chunk: chunk.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Send + 'static> Source for IterSource<T> {
+    type Item = T;
+
+    async fn next(&mut self) -> Result<Option<Vec<Sourced<T>>>, BoxError> {
+        let chunk: Vec<_> = self.items.by_ref().take(self.chunk).collect();
+        Ok((!chunk.is_empty()).then_some(chunk))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}
