@@ -46,7 +46,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         max_body_bytes = config.max_body_bytes,
         "Serving POST /webhook."
     );
-    gma_ingest::serve(listener, config, Arc::new(store), shutdown_signal()).await?;
+    gma_ingest::serve(
+        listener,
+        config,
+        Arc::new(store),
+        crate::signals::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -66,23 +72,4 @@ fn secrets(args: &ServeArgs) -> Result<Vec<WebhookSecret>> {
         secrets.extend(parse_secret_list(&path.display().to_string(), &text));
     }
     Ok(secrets)
-}
-
-/// Completes on SIGTERM (Cloud Run, systemd, kill) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
