@@ -20,4 +20,6 @@ pub mod flow;
 pub mod schema;
 pub mod sql;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod warehouse;

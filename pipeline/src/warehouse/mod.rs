@@ -14,6 +14,7 @@
 
 pub mod bigquery_functions;
 pub mod ddl;
+pub mod events_table;
 pub mod local;
 
 use std::fmt;
