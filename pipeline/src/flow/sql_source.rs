@@ -28,7 +28,11 @@ use crate::warehouse::{BatchStream, ParamValue, Params, Warehouse};
 /// - With a [`time`](SqlSource::time) column too, rows come oldest first and carry their time,
 ///   which moves the run's watermark. In follow mode the source re-runs the query for rows after
 ///   the newest time it has seen (less [`lateness`](SqlSource::lateness), for rows that commit
-///   out of order), skipping keys it already yielded, and waits `poll` when nothing is new.
+///   out of order), skipping keys it already yielded, and waits `poll` when nothing is new. A
+///   resumed run starts strictly after its saved watermark, so a row older than the watermark
+///   that became visible only after it was saved is left to a bounded run (which re-reads
+///   everything its query selects; keep source queries idempotent against their outputs, as an
+///   anti-join on the output table is).
 pub struct SqlSource<T> {
     warehouse: Arc<dyn Warehouse>,
     sql: String,
@@ -50,6 +54,8 @@ struct State {
     newest: Option<i64>,
     /// Rows yielded by the current poll.
     polled: usize,
+    /// Whether a query ran yet: the first one reads strictly after the resumed watermark.
+    queried: bool,
     /// Keys yielded within the lateness window, with their times (follow mode).
     seen: HashMap<String, i64>,
     exhausted: bool,
@@ -196,10 +202,14 @@ impl<T: DeserializeOwned + Send + 'static> Source for SqlSource<T> {
                     .state
                     .newest
                     .map(|newest| newest - self.lateness.as_micros() as i64);
+                // Later polls look back by the lateness for rows that became visible out of order
+                // (the seen keys keep them from coming twice); the first one starts strictly after
+                // the watermark, which a previous run finished.
                 let after = match self.state.mode {
-                    Some(Mode::Follow { .. }) => after,
+                    Some(Mode::Follow { .. }) if self.state.queried => after,
                     _ => self.state.newest,
                 };
+                self.state.queried = true;
                 let params = self.params_after(after);
                 let stream = self
                     .warehouse
