@@ -2,6 +2,8 @@
 //!
 //! Today this crate holds the pieces the webhook server and `gma query` stand on:
 //!
+//! - [`blob`]: blob stores (local directory, memory, Google Cloud Storage) with atomic streamed
+//!   uploads and create-if-absent, for log archives, large payloads and the retry job's lock;
 //! - [`event`]: a webhook delivery as gma stores it, with the columns lifted from its payload;
 //! - [`store`]: the embedded event store of the data directory, a write-ahead log with group
 //!   commit that a compactor folds into day-partitioned Parquet;
@@ -15,6 +17,7 @@
 //! that (Parquet, queries) can be rebuilt from the log.
 #![deny(missing_docs)]
 
+pub mod blob;
 pub mod event;
 pub mod flow;
 pub mod schema;
