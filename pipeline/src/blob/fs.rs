@@ -201,7 +201,10 @@ impl LocalBlobStore {
             size: meta.len(),
             generation: generation_of(&meta),
             content_type: content_type_for_key(key.as_str()).to_owned(),
-            updated: meta.modified().map(DateTime::<Utc>::from).unwrap_or_default(),
+            updated: meta
+                .modified()
+                .map(DateTime::<Utc>::from)
+                .unwrap_or_default(),
         })
     }
 
@@ -358,7 +361,11 @@ impl LocalBlobStore {
         }
     }
 
-    fn delete_locked(&self, key: &BlobKey, expected: Option<Generation>) -> Result<bool, BlobError> {
+    fn delete_locked(
+        &self,
+        key: &BlobKey,
+        expected: Option<Generation>,
+    ) -> Result<bool, BlobError> {
         let path = self.path(key);
         let _lock = DirLock::acquire(&self.tmp.join("lock"))?;
         let current = match std::fs::metadata(&path) {
@@ -445,7 +452,10 @@ fn bump_mtime(path: &Path, after: Generation) -> Result<(), BlobError> {
     for _ in 0..2 {
         file.set_modified(UNIX_EPOCH + Duration::from_nanos(target))
             .map_err(io_err(path))?;
-        let now = file.metadata().map(|m| generation_of(&m)).map_err(io_err(path))?;
+        let now = file
+            .metadata()
+            .map(|m| generation_of(&m))
+            .map_err(io_err(path))?;
         if now > after {
             break;
         }

@@ -155,8 +155,12 @@ impl GcsConfig {
         if !self.prefix.is_empty() {
             check_prefix(&self.prefix).map_err(|e| invalid(&e.to_string()))?;
         }
-        if self.upload_chunk_bytes == 0 || self.upload_chunk_bytes % CHUNK_GRANULE_BYTES != 0 {
-            return Err(invalid("the upload chunk size must be a positive multiple of 256 KiB"));
+        if self.upload_chunk_bytes == 0
+            || !self.upload_chunk_bytes.is_multiple_of(CHUNK_GRANULE_BYTES)
+        {
+            return Err(invalid(
+                "the upload chunk size must be a positive multiple of 256 KiB",
+            ));
         }
         if !(1..=1000).contains(&self.list_page_size) {
             return Err(invalid("the list page size must be between 1 and 1000"));
@@ -252,7 +256,9 @@ struct Op {
 
 fn hint_for(status: u16) -> &'static str {
     match status {
-        400 => "The request was rejected as malformed; this is likely a bug in gma, please report it",
+        400 => {
+            "The request was rejected as malformed; this is likely a bug in gma, please report it"
+        }
         401 | 403 => {
             "Check the credentials, and that their account may read and write this bucket \
              (role roles/storage.objectAdmin)"
@@ -400,7 +406,13 @@ impl GcsBlobStore {
                         return Ok((resp, attempt));
                     }
                     let wait = retry_after(&resp).unwrap_or_else(|| self.backoff(attempt));
-                    tracing::debug!(operation = op.name, uri, status = s, ?wait, "Retrying GCS request.");
+                    tracing::debug!(
+                        operation = op.name,
+                        uri,
+                        status = s,
+                        ?wait,
+                        "Retrying GCS request."
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(source) if last || source.is_builder() => {
@@ -519,11 +531,11 @@ impl GcsBlobStore {
     async fn fetch_resource(&self, key: &BlobKey) -> Result<ObjectResource, BlobError> {
         let name = self.object_name(key.as_str());
         let uri = self.uri_of_name(&name);
-        let op = Op { name: "read metadata of" };
+        let op = Op {
+            name: "read metadata of",
+        };
         let url = self.object_url(&name);
-        let (resp, _) = self
-            .send(op, &uri, || self.client.get(url.clone()))
-            .await?;
+        let (resp, _) = self.send(op, &uri, || self.client.get(url.clone())).await?;
         match resp.status() {
             s if s.is_success() => Self::resource(op, &uri, resp).await,
             StatusCode::NOT_FOUND => Err(BlobError::NotFound { uri }),
@@ -538,7 +550,9 @@ impl GcsBlobStore {
         uri: &str,
         content_type: &str,
     ) -> Result<String, BlobError> {
-        let op = Op { name: "start upload of" };
+        let op = Op {
+            name: "start upload of",
+        };
         let mut url = self.upload_url();
         url.query_pairs_mut().append_pair("uploadType", "resumable");
         let metadata = serde_json::json!({ "name": name, "contentType": content_type });
@@ -639,7 +653,9 @@ impl GcsBlobStore {
 
     /// The resumable upload status query (`Content-Range: bytes */*`).
     async fn persisted_bytes(&self, session: &str) -> Result<Persisted, BlobError> {
-        let op = Op { name: "query upload status of" };
+        let op = Op {
+            name: "query upload status of",
+        };
         let (resp, _) = self
             .send(op, session, || {
                 self.client
@@ -657,7 +673,9 @@ impl GcsBlobStore {
             return Ok(Persisted::Bytes(end.map_or(0, |e| e + 1)));
         }
         if resp.status().is_success() {
-            return Self::resource(op, session, resp).await.map(Persisted::Complete);
+            return Self::resource(op, session, resp)
+                .await
+                .map(Persisted::Complete);
         }
         Err(Self::remote_error(op, session, resp).await)
     }
@@ -841,9 +859,7 @@ impl BlobStore for GcsBlobStore {
         let op = Op { name: "read" };
         let mut url = self.object_url(&name);
         url.query_pairs_mut().append_pair("alt", "media");
-        let (resp, _) = self
-            .send(op, &uri, || self.client.get(url.clone()))
-            .await?;
+        let (resp, _) = self.send(op, &uri, || self.client.get(url.clone())).await?;
         match resp.status() {
             s if s.is_success() => Ok(resp
                 .bytes_stream()

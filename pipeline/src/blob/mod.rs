@@ -41,6 +41,8 @@ pub mod gcs;
 pub mod memory;
 
 #[cfg(test)]
+mod gcs_fault_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -156,7 +158,9 @@ fn key_problem(key: &str, prefix: bool) -> Option<&'static str> {
     let mut segments = body.split('/');
     let first = segments.clone().next();
     if first == Some(RESERVED_SEGMENT) {
-        return Some("the first segment '.gma-tmp' is reserved for the local store's temporary files");
+        return Some(
+            "the first segment '.gma-tmp' is reserved for the local store's temporary files",
+        );
     }
     if segments.any(|s| s.is_empty()) {
         return Some("a key must not have empty segments ('//' or a trailing '/')");
@@ -322,8 +326,12 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     fn uri(&self, key: &BlobKey) -> String;
 
     /// Writes `data` under `key`, replacing any object there.
-    async fn put(&self, key: &BlobKey, data: Bytes, content_type: &str)
-    -> Result<BlobMeta, BlobError>;
+    async fn put(
+        &self,
+        key: &BlobKey,
+        data: Bytes,
+        content_type: &str,
+    ) -> Result<BlobMeta, BlobError>;
 
     /// Streams `data` to `key`, replacing any object there. Memory use is bounded by the store's
     /// chunk size plus one source chunk, not by the object's size. The object appears under `key`

@@ -68,7 +68,11 @@ async fn emulator_bucket(host: &str) -> String {
         .unwrap_or_else(|e| {
             panic!("fake-gcs-server at {host} does not answer ({e}); start it with `bash .ci/emulators`")
         });
-    assert!(resp.status().is_success(), "creating bucket {bucket}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "creating bucket {bucket}: {}",
+        resp.status()
+    );
     bucket
 }
 
@@ -165,7 +169,10 @@ async fn round_trip(f: &Fixture) {
         Kind::Memory => assert_eq!(uri, "memory://test/payloads/2026/11/28/delivery-1.json"),
         Kind::Gcs => {
             let bucket = &f.gcs.as_ref().unwrap().config().bucket;
-            assert_eq!(uri, format!("gs://{bucket}/pre/fix/payloads/2026/11/28/delivery-1.json"));
+            assert_eq!(
+                uri,
+                format!("gs://{bucket}/pre/fix/payloads/2026/11/28/delivery-1.json")
+            );
         }
     }
     // Overwriting gives a new generation and the new content.
@@ -177,7 +184,9 @@ async fn round_trip(f: &Fixture) {
     assert_eq!(s.get(&k).await.unwrap(), Bytes::from_static(b"{}"));
     // An empty object is an object.
     let empty = key("empty.bin");
-    s.put(&empty, Bytes::new(), DEFAULT_CONTENT_TYPE).await.unwrap();
+    s.put(&empty, Bytes::new(), DEFAULT_CONTENT_TYPE)
+        .await
+        .unwrap();
     assert_eq!(s.head(&empty).await.unwrap().size, 0);
     assert!(s.get(&empty).await.unwrap().is_empty());
 }
@@ -227,7 +236,11 @@ async fn streaming_upload_is_bounded(f: &Fixture) {
     assert_eq!(sha_of_stream(s, &k).await, (expected, meta.size));
     match f.kind {
         Kind::Local => {
-            assert_eq!(lagging.load(Ordering::SeqCst), 0, "the upload was buffered, not streamed");
+            assert_eq!(
+                lagging.load(Ordering::SeqCst),
+                0,
+                "the upload was buffered, not streamed"
+            );
             let leftovers: Vec<_> = std::fs::read_dir(f.local.as_ref().unwrap().temp_dir())
                 .unwrap()
                 .flatten()
@@ -239,7 +252,10 @@ async fn streaming_upload_is_bounded(f: &Fixture) {
             let gcs = f.gcs.as_ref().unwrap();
             let peak = gcs.peak_upload_buffer_bytes();
             let bound = (gcs.config().upload_chunk_bytes + MIB) as u64;
-            assert!(peak > 0 && peak <= bound, "peak buffer {peak} > bound {bound}");
+            assert!(
+                peak > 0 && peak <= bound,
+                "peak buffer {peak} > bound {bound}"
+            );
         }
         Kind::Memory => {}
     }
@@ -260,14 +276,25 @@ async fn failed_upload_leaves_no_object(f: &Fixture) {
             .boxed()
     };
     let k = key("leech/octo/repo/43/1/logs.zip");
-    let err = s.put_stream(&k, failing(), "application/zip").await.unwrap_err();
+    let err = s
+        .put_stream(&k, failing(), "application/zip")
+        .await
+        .unwrap_err();
     assert!(matches!(err, BlobError::Source { .. }), "{err:?}");
-    assert!(err.to_string().contains("connection to GitHub reset"), "{err}");
+    assert!(
+        err.to_string().contains("connection to GitHub reset"),
+        "{err}"
+    );
     assert!(s.head(&k).await.unwrap_err().is_not_found());
     assert!(s.list("leech/").await.unwrap().is_empty());
 
-    let old = s.put(&k, Bytes::from_static(b"old"), "application/zip").await.unwrap();
-    s.put_stream(&k, failing(), "application/zip").await.unwrap_err();
+    let old = s
+        .put(&k, Bytes::from_static(b"old"), "application/zip")
+        .await
+        .unwrap();
+    s.put_stream(&k, failing(), "application/zip")
+        .await
+        .unwrap_err();
     assert_eq!(s.get(&k).await.unwrap(), Bytes::from_static(b"old"));
     assert_eq!(s.head(&k).await.unwrap().generation, old.generation);
     if let Some(local) = &f.local {
@@ -289,7 +316,13 @@ async fn create_if_absent_race(f: &Fixture) {
             let k = k.clone();
             tokio::spawn(async move {
                 let body = Bytes::from(format!("owner-{i}"));
-                (i, store.create_if_absent(&k, body, "text/plain").await.unwrap())
+                (
+                    i,
+                    store
+                        .create_if_absent(&k, body, "text/plain")
+                        .await
+                        .unwrap(),
+                )
             })
         })
         .collect();
@@ -336,7 +369,10 @@ async fn conditional_by_generation(f: &Fixture) {
         .replace_if_generation(&k, Bytes::from_static(b"c"), "text/plain", first.generation)
         .await
         .unwrap_err();
-    assert!(matches!(stale, BlobError::PreconditionFailed { expected, .. } if expected == first.generation), "{stale:?}");
+    assert!(
+        matches!(stale, BlobError::PreconditionFailed { expected, .. } if expected == first.generation),
+        "{stale:?}"
+    );
     assert_eq!(s.get(&k).await.unwrap(), Bytes::from_static(b"b"));
     // Nor replace an object that is gone.
     let gone = key("locks/never.lock");
@@ -344,26 +380,39 @@ async fn conditional_by_generation(f: &Fixture) {
         .replace_if_generation(&gone, Bytes::from_static(b"c"), "text/plain", 12345)
         .await
         .unwrap_err();
-    assert!(matches!(err, BlobError::PreconditionFailed { .. }), "{err:?}");
+    assert!(
+        matches!(err, BlobError::PreconditionFailed { .. }),
+        "{err:?}"
+    );
     assert!(s.head(&gone).await.unwrap_err().is_not_found());
 
     // fake-gcs-server ignores ifGenerationMatch on DELETE (emulators.md), so the refusal of a
     // stale delete is checked on the stores that can enforce it here.
     if f.kind != Kind::Gcs {
-        let err = s.delete_if_generation(&k, first.generation).await.unwrap_err();
-        assert!(matches!(err, BlobError::PreconditionFailed { .. }), "{err:?}");
+        let err = s
+            .delete_if_generation(&k, first.generation)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, BlobError::PreconditionFailed { .. }),
+            "{err:?}"
+        );
         assert_eq!(s.get(&k).await.unwrap(), Bytes::from_static(b"b"));
     }
     s.delete_if_generation(&k, second.generation).await.unwrap();
     assert!(s.head(&k).await.unwrap_err().is_not_found());
-    let err = s.delete_if_generation(&k, second.generation).await.unwrap_err();
+    let err = s
+        .delete_if_generation(&k, second.generation)
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
     // Released: the next creator wins.
-    assert!(s
-        .create_if_absent(&k, Bytes::from_static(b"d"), "text/plain")
-        .await
-        .unwrap()
-        .created());
+    assert!(
+        s.create_if_absent(&k, Bytes::from_static(b"d"), "text/plain")
+            .await
+            .unwrap()
+            .created()
+    );
 }
 
 /// Listing many objects (several pages on GCS), by prefix, sorted.
@@ -372,19 +421,38 @@ async fn list_many(f: &Fixture) {
     let mut expected = Vec::new();
     for i in 0..23 {
         let k = key(&format!("many/obj-{i:02}"));
-        s.put(&k, Bytes::from(vec![b'x'; i]), "text/plain").await.unwrap();
+        s.put(&k, Bytes::from(vec![b'x'; i]), "text/plain")
+            .await
+            .unwrap();
         expected.push(k.as_str().to_owned());
     }
-    s.put(&key("many-not/x"), Bytes::from_static(b"x"), "text/plain").await.unwrap();
-    s.put(&key("other/deep/er/y"), Bytes::from_static(b"y"), "text/plain").await.unwrap();
+    s.put(&key("many-not/x"), Bytes::from_static(b"x"), "text/plain")
+        .await
+        .unwrap();
+    s.put(
+        &key("other/deep/er/y"),
+        Bytes::from_static(b"y"),
+        "text/plain",
+    )
+    .await
+    .unwrap();
 
     let listed = s.list("many/").await.unwrap();
-    assert_eq!(listed.iter().map(|m| m.key.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        listed.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(listed[5].size, 5);
     for m in &listed {
         assert_eq!(m, &s.head(&key(&m.key)).await.unwrap());
     }
-    let partial: Vec<_> = s.list("many/obj-1").await.unwrap().into_iter().map(|m| m.key).collect();
+    let partial: Vec<_> = s
+        .list("many/obj-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
     assert_eq!(partial.len(), 10, "{partial:?}");
     let with_sibling = s.list("many").await.unwrap();
     assert_eq!(with_sibling.len(), 24);
@@ -392,14 +460,21 @@ async fn list_many(f: &Fixture) {
     assert_eq!(all.len(), 25);
     assert_eq!(all.last().unwrap().key, "other/deep/er/y");
     assert!(s.list("nothing/").await.unwrap().is_empty());
-    assert!(matches!(s.list("../up").await, Err(BlobError::InvalidKey { .. })));
+    assert!(matches!(
+        s.list("../up").await,
+        Err(BlobError::InvalidKey { .. })
+    ));
 }
 
 async fn delete_and_not_found(f: &Fixture) {
     let s = &*f.store;
     let k = key("a/b/c.txt");
-    s.put(&k, Bytes::from_static(b"c"), "text/plain").await.unwrap();
-    s.put(&key("a/keep.txt"), Bytes::from_static(b"k"), "text/plain").await.unwrap();
+    s.put(&k, Bytes::from_static(b"c"), "text/plain")
+        .await
+        .unwrap();
+    s.put(&key("a/keep.txt"), Bytes::from_static(b"k"), "text/plain")
+        .await
+        .unwrap();
     assert!(s.delete(&k).await.unwrap());
     assert!(!s.delete(&k).await.unwrap());
     let uri = s.uri(&k);
@@ -411,10 +486,19 @@ async fn delete_and_not_found(f: &Fixture) {
         assert!(err.is_not_found(), "{err:?}");
         assert!(err.to_string().contains(&uri), "{err} should name {uri}");
     }
-    let keys: Vec<_> = s.list("a/").await.unwrap().into_iter().map(|m| m.key).collect();
+    let keys: Vec<_> = s
+        .list("a/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
     assert_eq!(keys, ["a/keep.txt"]);
     if let Some(local) = &f.local {
-        assert!(!local.root().join("a/b").exists(), "empty directories are pruned");
+        assert!(
+            !local.root().join("a/b").exists(),
+            "empty directories are pruned"
+        );
     }
     // A directory (local) or a prefix (GCS) is not an object.
     assert!(s.get(&key("a")).await.unwrap_err().is_not_found());
@@ -457,7 +541,13 @@ conformance!(
 
 #[test]
 fn keys_are_checked() {
-    for good in ["a", "a/b/c.zip", "leech/o/r/1/2/logs.zip", ".hidden/x", "a b/ü"] {
+    for good in [
+        "a",
+        "a/b/c.zip",
+        "leech/o/r/1/2/logs.zip",
+        ".hidden/x",
+        "a b/ü",
+    ] {
         assert!(BlobKey::new(good).is_ok(), "{good}");
     }
     for (bad, why) in [
@@ -488,11 +578,17 @@ async fn open_blob_store_reads_locations() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let by_path = open_blob_store(path.to_str().unwrap()).unwrap();
-    by_path.put(&key("x/y"), Bytes::from_static(b"1"), "text/plain").await.unwrap();
+    by_path
+        .put(&key("x/y"), Bytes::from_static(b"1"), "text/plain")
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(path.join("x/y")).unwrap(), b"1");
     let file_url = url::Url::from_directory_path(&path).unwrap();
     let by_url = open_blob_store(file_url.as_str()).unwrap();
-    assert_eq!(by_url.get(&key("x/y")).await.unwrap(), Bytes::from_static(b"1"));
+    assert_eq!(
+        by_url.get(&key("x/y")).await.unwrap(),
+        Bytes::from_static(b"1")
+    );
     assert!(by_url.uri(&key("x/y")).starts_with("file:///"));
 
     let mem = open_blob_store("memory://").unwrap();
@@ -505,7 +601,10 @@ async fn open_blob_store_reads_locations() {
 
     for bad in ["s3://bucket", "", "gs://", "gs:///x", "gs://b/../x"] {
         let err = open_blob_store(bad).unwrap_err();
-        assert!(matches!(err, BlobError::InvalidLocation { .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, BlobError::InvalidLocation { .. }),
+            "{bad}: {err:?}"
+        );
     }
 }
 
@@ -523,7 +622,10 @@ fn gcs_default_endpoint_builds_offline() {
         upload_chunk_bytes: 1000,
         ..GcsConfig::new("bucket", "")
     };
-    assert!(matches!(GcsBlobStore::new(bad), Err(BlobError::InvalidLocation { .. })));
+    assert!(matches!(
+        GcsBlobStore::new(bad),
+        Err(BlobError::InvalidLocation { .. })
+    ));
 }
 
 /// Separate store instances on one directory (as separate processes would have) still let
@@ -560,15 +662,22 @@ async fn local_generations_increase() {
     let k = key("g");
     let mut last = 0;
     for i in 0..50u8 {
-        let meta = store.put(&k, Bytes::from(vec![i]), "text/plain").await.unwrap();
+        let meta = store
+            .put(&k, Bytes::from(vec![i]), "text/plain")
+            .await
+            .unwrap();
         assert!(meta.generation > last, "{} <= {last}", meta.generation);
         assert_eq!(store.head(&k).await.unwrap().generation, meta.generation);
         last = meta.generation;
     }
     // A file changed behind the store's back has a new generation: conditional writes refuse.
     std::fs::write(store.path(&k), b"edited").unwrap();
-    let f = std::fs::File::options().write(true).open(store.path(&k)).unwrap();
-    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(store.path(&k))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
     let err = store
         .replace_if_generation(&k, Bytes::from_static(b"x"), "text/plain", last)
         .await
@@ -583,6 +692,9 @@ async fn stream_from_reader_chunks() {
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), [4096, 4096, 1808]);
+    assert_eq!(
+        chunks.iter().map(Bytes::len).collect::<Vec<_>>(),
+        [4096, 4096, 1808]
+    );
     assert_eq!(chunks.concat(), data);
 }
