@@ -101,9 +101,14 @@ fn sync_dir(dir: &Path) -> Result<(), BlobError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
 ) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(BlobError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other("the runtime shut down during a blob store operation"),
+        }),
+    }
 }
 
 /// An exclusive `flock` on the store's lock file, released on drop (when the file closes).
@@ -209,7 +214,11 @@ impl LocalBlobStore {
     }
 
     fn not_found_or_io(&self, key: &BlobKey, path: &Path, e: std::io::Error) -> BlobError {
-        if e.kind() == std::io::ErrorKind::NotFound {
+        // `a/b` where `a` is a file: no object either.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        ) {
             BlobError::NotFound { uri: self.uri(key) }
         } else {
             io_err(path)(e)
@@ -442,6 +451,23 @@ impl LocalBlobStore {
     }
 }
 
+/// Removes a temporary file on drop unless disarmed.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Sets `path`'s modification time later than `after` (nanoseconds), and fsyncs it.
 fn bump_mtime(path: &Path, after: Generation) -> Result<(), BlobError> {
     let file = OpenOptions::new()
@@ -493,6 +519,8 @@ impl BlobStore for LocalBlobStore {
         let mut file = tokio::fs::File::create_new(&temp)
             .await
             .map_err(io_err(&temp))?;
+        // Removes the temporary file if this future is dropped midway (a cancelled upload).
+        let guard = TempGuard(Some(temp.clone()));
         let written: Result<(), BlobError> = async {
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(|source| BlobError::Source {
@@ -510,6 +538,9 @@ impl BlobStore for LocalBlobStore {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(e);
         }
+        // From here `commit` removes the file whatever happens, and runs to its end on a
+        // blocking thread even if this future is dropped.
+        guard.disarm();
         let store = self.clone();
         let key = key.clone();
         blocking(move || store.commit(&temp, &key, Condition::None)).await

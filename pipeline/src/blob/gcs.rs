@@ -297,7 +297,7 @@ impl GcsBlobStore {
             .map_err(|source| BlobError::Transport {
                 operation: "set up a client for",
                 uri: format!("gs://{}", config.bucket),
-                source,
+                source: source.without_url(),
             })?;
         Ok(Self {
             config,
@@ -419,12 +419,12 @@ impl GcsBlobStore {
                     return Err(BlobError::Transport {
                         operation: op.name,
                         uri: uri.to_owned(),
-                        source,
+                        source: source.without_url(),
                     });
                 }
                 Err(error) => {
                     let wait = self.backoff(attempt);
-                    tracing::debug!(operation = op.name, uri, error = %error, ?wait, "Retrying GCS request.");
+                    tracing::debug!(operation = op.name, uri, error = %error.without_url(), ?wait, "Retrying GCS request.");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -453,7 +453,7 @@ impl GcsBlobStore {
         let text = resp.text().await.map_err(|source| BlobError::Transport {
             operation: op.name,
             uri: uri.to_owned(),
-            source,
+            source: source.without_url(),
         })?;
         serde_json::from_str::<Value>(&text)
             .ok()
@@ -628,16 +628,16 @@ impl GcsBlobStore {
                         return Err(BlobError::Transport {
                             operation: op.name,
                             uri: uri.to_owned(),
-                            source,
+                            source: source.without_url(),
                         });
                     }
                     Some(source)
                 }
             };
-            tracing::debug!(uri, error = ?failure.map(|e| e.to_string()), "Retrying an upload chunk.");
+            tracing::debug!(uri, error = ?failure.map(|e| e.without_url().to_string()), "Retrying an upload chunk.");
             tokio::time::sleep(self.backoff(attempt)).await;
             // Ask how much of the upload GCS has kept, and resend from there.
-            match self.persisted_bytes(session).await? {
+            match self.persisted_bytes(session, uri).await? {
                 Persisted::Complete(r) => return Ok(Some(r)),
                 Persisted::Bytes(n) => {
                     let skip = n.saturating_sub(sent_from).min(body.len() as u64);
@@ -651,13 +651,14 @@ impl GcsBlobStore {
         }
     }
 
-    /// The resumable upload status query (`Content-Range: bytes */*`).
-    async fn persisted_bytes(&self, session: &str) -> Result<Persisted, BlobError> {
+    /// The resumable upload status query (`Content-Range: bytes */*`). Errors name the object's
+    /// `uri`, never the session URL (it grants access to the upload).
+    async fn persisted_bytes(&self, session: &str, uri: &str) -> Result<Persisted, BlobError> {
         let op = Op {
             name: "query upload status of",
         };
         let (resp, _) = self
-            .send(op, session, || {
+            .send(op, uri, || {
                 self.client
                     .put(session)
                     .header(reqwest::header::CONTENT_RANGE, "bytes */*")
@@ -866,7 +867,7 @@ impl BlobStore for GcsBlobStore {
                 .map_err(move |source| BlobError::Transport {
                     operation: op.name,
                     uri: uri.clone(),
-                    source,
+                    source: source.without_url(),
                 })
                 .boxed()),
             StatusCode::NOT_FOUND => Err(BlobError::NotFound { uri }),
@@ -909,7 +910,7 @@ impl BlobStore for GcsBlobStore {
             let page: Value = resp.json().await.map_err(|source| BlobError::Transport {
                 operation: op.name,
                 uri: uri.clone(),
-                source,
+                source: source.without_url(),
             })?;
             if let Some(items) = page.get("items").and_then(Value::as_array) {
                 out.extend(

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use super::{
     BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, CreateOutcome, Generation,
@@ -171,7 +171,7 @@ impl BlobStore for MemoryBlobStore {
 
     async fn get_stream(&self, key: &BlobKey) -> Result<BlobReadStream, BlobError> {
         let data = self.object(key)?.data;
-        Ok(futures::stream::iter([Ok(data)]).into_stream().boxed())
+        Ok(futures::stream::once(async move { Ok(data) }).boxed())
     }
 
     async fn head(&self, key: &BlobKey) -> Result<BlobMeta, BlobError> {

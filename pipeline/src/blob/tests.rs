@@ -698,3 +698,36 @@ async fn stream_from_reader_chunks() {
     );
     assert_eq!(chunks.concat(), data);
 }
+
+/// An upload dropped midway (a cancelled task) leaves neither an object nor a temporary file.
+#[tokio::test]
+async fn local_cancelled_upload_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalBlobStore::open(dir.path()).unwrap();
+    let k = key("logs.zip");
+    let stalls = futures::stream::iter([Ok(generated_chunk(0, MIB))])
+        .chain(futures::stream::pending())
+        .boxed();
+    let upload = store.put_stream(&k, stalls, "application/zip");
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(200), upload).await;
+    assert!(timed_out.is_err(), "the stalled upload cannot finish");
+    assert!(store.head(&k).await.unwrap_err().is_not_found());
+    let parts = std::fs::read_dir(store.temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+        .count();
+    assert_eq!(parts, 0);
+    // A key below an object's name is not an object (the local store cannot hold both).
+    store
+        .put(&k, Bytes::from_static(b"z"), "application/zip")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .head(&key("logs.zip/inner"))
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+}
