@@ -30,6 +30,15 @@
 //! the file's modification time in nanoseconds, which it sets itself, strictly increasing per key
 //! (see [`fs`]); the memory store counts.
 //!
+//! # Why not `object_store` for the local and memory stores
+//!
+//! ARCHITECTURE.md suggested `object_store`'s `LocalFileSystem` and `InMemory`. The lock needs a
+//! conditional replace, and `LocalFileSystem` (0.13) answers `PutMode::Update` with
+//! `NotImplemented`; its objects also carry no generation. The stores here are small, share one
+//! meaning of generation across local, memory and GCS, and pass one conformance suite. The local
+//! store keeps plain files, so DataFusion still reads them through its own `LocalFileSystem`.
+//! The GCS store's choice is explained in [`gcs`].
+//!
 //! # Adding a store
 //!
 //! Implement [`BlobStore`] in a new file of this module, make [`open_blob_store`] recognise its

@@ -731,3 +731,65 @@ async fn local_cancelled_upload_leaves_nothing() {
             .is_not_found()
     );
 }
+
+/// Measures peak memory (VmHWM) while streaming 1 GiB through the local store and, when
+/// `STORAGE_EMULATOR_HOST` is set, through fake-gcs-server. A measurement, not a check; run with
+/// `cargo test -p gma-pipeline --lib blob::tests::large_upload_memory -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: streams 1 GiB per store"]
+async fn large_upload_memory() {
+    fn peak_rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+    let gib_in_mib = 1024u64;
+    // One 1 MiB piece, repeated: the generator itself holds no more than that.
+    let piece = generated_chunk(7, MIB);
+    let source = move || {
+        let piece = piece.clone();
+        futures::stream::iter(0..gib_in_mib)
+            .map(move |_| Ok(piece.clone()))
+            .boxed()
+    };
+    let mut fixtures = vec![Fixture::new(Kind::Local).await];
+    if std::env::var("STORAGE_EMULATOR_HOST").is_ok() {
+        let mut gcs = Fixture::new(Kind::Gcs).await;
+        let host = emulator_host();
+        let bucket = gcs.gcs.as_ref().unwrap().config().bucket.clone();
+        let mut config = GcsConfig::new(bucket, "").with_emulator(&host);
+        config.upload_chunk_bytes = 16 * MIB;
+        let store = Arc::new(GcsBlobStore::new(config).unwrap());
+        gcs.store = store.clone();
+        gcs.gcs = Some(store);
+        fixtures.push(gcs);
+    }
+    for f in fixtures {
+        let before = peak_rss_kib();
+        let started = std::time::Instant::now();
+        let meta = f
+            .store
+            .put_stream(&key("big/logs.zip"), source(), "application/zip")
+            .await
+            .unwrap();
+        assert_eq!(meta.size, gib_in_mib * MIB as u64);
+        eprintln!(
+            "{:?}: 1 GiB in {:.1} s, peak RSS {} MiB before, {} MiB after{}",
+            f.kind,
+            started.elapsed().as_secs_f64(),
+            before / 1024,
+            peak_rss_kib() / 1024,
+            f.gcs
+                .as_ref()
+                .map(|g| format!(
+                    ", upload buffer peak {} MiB",
+                    g.peak_upload_buffer_bytes() / MIB as u64
+                ))
+                .unwrap_or_default()
+        );
+        f.store.delete(&key("big/logs.zip")).await.unwrap();
+    }
+}
