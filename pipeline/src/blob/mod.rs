@@ -325,8 +325,9 @@ impl BlobError {
 
 /// A blob store: local directory, memory or GCS. Use it as `Arc<dyn BlobStore>`.
 ///
-/// All methods are required; every implementation must pass the conformance suite in
-/// `tests.rs`. Writes are atomic: a reader sees the old object, the new object, or none, never a
+/// Every method is required except [`BlobStore::get`], which collects
+/// [`BlobStore::get_stream`] (override it when a store can read a whole object more cheaply).
+/// Every implementation must pass the conformance suite in `tests.rs`. Writes are atomic: a reader sees the old object, the new object, or none, never a
 /// part.
 #[async_trait]
 pub trait BlobStore: Send + Sync + fmt::Debug {
