@@ -5,13 +5,14 @@
 //!
 //! - [`local::LocalWarehouse`]: DataFusion over the data directory (the embedded event store plus
 //!   day-partitioned Parquet tables), with BigQuery's functions registered as UDFs;
-//! - `bigquery::BigQueryWarehouse`: Google BigQuery (or its emulator) through
+//! - [`bigquery::BigQueryWarehouse`]: Google BigQuery (or its emulator) through
 //!   `gcp-bigquery-client`.
 //!
 //! Table names in SQL are written `${dataset}name`; each backend resolves the placeholder
 //! ([`crate::sql::resolve`]). Values reach SQL as named parameters (`@name`, [`Params`]), never
 //! spliced into the text by callers.
 
+pub mod bigquery;
 pub mod bigquery_functions;
 pub mod ddl;
 pub mod events_table;
