@@ -23,8 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the webhook endpoint and land every verified delivery in the data directory.
-    Serve(ServeArgs),
+    /// Serve the webhook endpoint and land every verified delivery in the data directory (or BigQuery with --sink bigquery).
+    Serve(Box<ServeArgs>),
     /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
     Query(QueryArgs),
 }
@@ -79,6 +79,38 @@ pub struct ServeArgs {
     /// Seal a log segment (and compact it into Parquet) once it is this many seconds old.
     #[arg(long, env = "GMA_SEAL_AFTER_SECS", default_value_t = 300)]
     pub seal_after_secs: u64,
+    /// Where events land: the embedded store of --data-dir (local), or a BigQuery table.
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
+    pub sink: Sink,
+    /// BigQuery: the Google Cloud project of the dataset (GMA's PROJECT_ID; BIG_QUERY_PROJECT_ID
+    /// is read too).
+    #[arg(long, env = "PROJECT_ID")]
+    pub bigquery_project: Option<String>,
+    /// BigQuery: the dataset of the events table, created if missing (GMA's DATASET_ID).
+    #[arg(long, env = "DATASET_ID")]
+    pub bigquery_dataset: Option<String>,
+    /// BigQuery: the events table's name, created from sql/events.sql if missing (GMA's EVENTS_TABLE_ID).
+    #[arg(long, env = "EVENTS_TABLE_ID", default_value = "events")]
+    pub events_table: String,
+    /// BigQuery: an emulator's address (host:port or a URL) instead of Google; no credentials are sent to it.
+    #[arg(long, env = "BIGQUERY_EMULATOR_HOST")]
+    pub bigquery_endpoint: Option<String>,
+    /// BigQuery: a service account key file; without it, application default credentials
+    /// (GOOGLE_APPLICATION_CREDENTIALS, gcloud's login, or the Cloud Run service account).
+    #[arg(long, env = "GMA_BIGQUERY_KEY_FILE")]
+    pub bigquery_key_file: Option<PathBuf>,
+    /// BigQuery: the location to create the dataset in and run jobs in (e.g. US, EU).
+    #[arg(long, env = "GMA_BIGQUERY_LOCATION")]
+    pub bigquery_location: Option<String>,
+}
+
+/// Where `gma serve` lands events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Sink {
+    /// The embedded event store of the data directory.
+    Local,
+    /// A BigQuery table (streaming inserts; 2xx once BigQuery acknowledged the row).
+    Bigquery,
 }
 
 /// `gma query`.

@@ -1,14 +1,18 @@
-//! `gma serve`: load the secrets, open the store, serve until SIGTERM or SIGINT.
+//! `gma serve`: load the secrets, open the sink (the local store or BigQuery), serve until
+//! SIGTERM or SIGINT.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
+use gma_pipeline::event_sink::EventSink;
+use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_pipeline::warehouse::bigquery::{BigQueryConfig, Credentials};
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, Sink};
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<()> {
@@ -23,15 +27,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         ..IngestConfig::new(Vec::new())
     };
     gma_ingest::validate(&config)?;
-    let options = StoreOptions {
-        segment_max_bytes: args.segment_max_bytes,
-        seal_after: Duration::from_secs(args.seal_after_secs.max(1)),
-        ..StoreOptions::default()
-    };
-    let data_dir = args.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || EventStore::open(&data_dir, options))
-        .await
-        .context("opening the event store")??;
+    let sink = open_sink(&args).await?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -41,19 +37,77 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let secret_ids: Vec<&str> = config.secrets.iter().map(WebhookSecret::id).collect();
     tracing::info!(
         address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address),
+        sink = sink.kind(),
         data_dir = %args.data_dir.display(),
         secrets = ?secret_ids,
         max_body_bytes = config.max_body_bytes,
         "Serving POST /webhook."
     );
-    gma_ingest::serve(
-        listener,
-        config,
-        Arc::new(store),
-        crate::signals::shutdown_signal(),
-    )
-    .await?;
+    gma_ingest::serve(listener, config, sink, crate::signals::shutdown_signal()).await?;
     Ok(())
+}
+
+/// The local store of --data-dir, or the BigQuery table the flags name.
+async fn open_sink(args: &ServeArgs) -> Result<Arc<dyn EventSink>> {
+    match args.sink {
+        Sink::Local => {
+            let options = StoreOptions {
+                segment_max_bytes: args.segment_max_bytes,
+                seal_after: Duration::from_secs(args.seal_after_secs.max(1)),
+                ..StoreOptions::default()
+            };
+            let data_dir = args.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || EventStore::open(&data_dir, options))
+                .await
+                .context("opening the event store")??;
+            Ok(Arc::new(store))
+        }
+        Sink::Bigquery => {
+            let project = args
+                .bigquery_project
+                .clone()
+                .or_else(|| std::env::var("BIG_QUERY_PROJECT_ID").ok())
+                .filter(|p| !p.trim().is_empty());
+            let Some(project) = project else {
+                bail!(
+                    "--sink bigquery needs the project: set --bigquery-project (PROJECT_ID or BIG_QUERY_PROJECT_ID)"
+                );
+            };
+            let Some(dataset) = args
+                .bigquery_dataset
+                .clone()
+                .filter(|d| !d.trim().is_empty())
+            else {
+                bail!("--sink bigquery needs the dataset: set --bigquery-dataset (DATASET_ID)");
+            };
+            let endpoint = args
+                .bigquery_endpoint
+                .clone()
+                .filter(|e| !e.trim().is_empty());
+            let credentials = match (&endpoint, &args.bigquery_key_file) {
+                (Some(_), _) => Credentials::None,
+                (None, Some(key)) => Credentials::ServiceAccountKeyFile(key.clone()),
+                (None, None) => Credentials::ApplicationDefault,
+            };
+            let config = BigQueryEventSinkConfig {
+                warehouse: BigQueryConfig {
+                    project,
+                    dataset,
+                    endpoint,
+                    credentials,
+                    location: args.bigquery_location.clone(),
+                    page_size: None,
+                },
+                events_table: args.events_table.clone(),
+                spool_dir: args.data_dir.join("spool"),
+            };
+            let sink = BigQueryEventSink::connect(config)
+                .await
+                .context("connecting to BigQuery (--sink bigquery)")?;
+            tracing::info!(warehouse = ?sink.warehouse(), table = %sink.table(), "Landing events in BigQuery.");
+            Ok(Arc::new(sink))
+        }
+    }
 }
 
 /// Every configured secret, from the single variable, the list and the file, in that order.

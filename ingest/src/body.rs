@@ -7,7 +7,8 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use gma_pipeline::store::{EventStore, Spool};
+use gma_pipeline::event_sink::EventSink;
+use gma_pipeline::store::Spool;
 
 use crate::rejection::Rejection;
 use crate::secret::SignatureCheck;
@@ -50,7 +51,7 @@ pub async fn read_body(
     body: Body,
     limits: BodyLimits,
     check: &mut SignatureCheck<'_>,
-    store: &EventStore,
+    store: &dyn EventSink,
 ) -> Result<ReadBody, Rejection> {
     let deadline = tokio::time::Instant::now() + limits.timeout;
     let mut stream = body.into_data_stream();

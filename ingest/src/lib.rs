@@ -10,7 +10,9 @@
 //! # }
 //! ```
 //!
-//! Routes: `POST /webhook`, `GET /healthz` (200 when the store can take writes), `GET /version`
+//! Events land in an [`EventSink`]: the embedded event store, or BigQuery.
+//!
+//! Routes: `POST /webhook`, `GET /healthz` (200 when the sink can take writes), `GET /version`
 //! and `GET /metrics` (Prometheus). The server does nothing else: recovery, archiving and views
 //! are other components' work.
 #![deny(missing_docs)]
@@ -31,7 +33,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use gma_pipeline::store::EventStore;
+use gma_pipeline::event_sink::EventSink;
 use prometheus_client::registry::Registry;
 use tower::limit::ConcurrencyLimitLayer;
 
@@ -107,17 +109,17 @@ pub fn validate(config: &IngestConfig) -> Result<(), IngestError> {
 /// What the handlers share.
 pub(crate) struct App {
     config: IngestConfig,
-    store: Arc<EventStore>,
+    store: Arc<dyn EventSink>,
     metrics: IngestMetrics,
     registry: Registry,
 }
 
-/// Builds the server's routes over `store`.
-pub fn router(config: IngestConfig, store: Arc<EventStore>) -> Router {
+/// Builds the server's routes over `store` (any [`EventSink`]).
+pub fn router(config: IngestConfig, store: Arc<dyn EventSink>) -> Router {
     let metrics = IngestMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    store.metrics().register(&mut registry);
+    store.register_metrics(&mut registry);
     let limit = config.max_concurrent_requests.max(1);
     let app = Arc::new(App {
         config,
@@ -140,15 +142,15 @@ pub fn router(config: IngestConfig, store: Arc<EventStore>) -> Router {
 }
 
 /// Serves `router(config, store)` on `listener` until `shutdown` completes, then stops
-/// accepting, lets in-flight requests finish (up to the configured limit) and closes the store,
-/// which seals and compacts its log.
+/// accepting, lets in-flight requests finish (up to the configured limit) and closes the sink
+/// (the local store seals and compacts its log).
 ///
 /// # Errors
 /// The I/O error of the listener.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: IngestConfig,
-    store: Arc<EventStore>,
+    store: Arc<dyn EventSink>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain_limit = config.shutdown_timeout;
@@ -170,13 +172,15 @@ pub async fn serve(
         }
     }
     store.close().await;
-    tracing::info!("Stopped; the event store is sealed.");
+    tracing::info!(sink = store.kind(), "Stopped.");
     Ok(())
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     match app.store.check_writable().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Ok(()) => {
+            Json(serde_json::json!({ "status": "ok", "sink": app.store.kind() })).into_response()
+        }
         Err(error) => Rejection::StoreUnavailable(error).into_response(),
     }
 }

@@ -171,7 +171,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Re
     }
 
     let mut check = SignatureCheck::new(&app.config.secrets);
-    let read = read_body(body, limits, &mut check, &app.store)
+    let read = read_body(body, limits, &mut check, app.store.as_ref())
         .await
         .map_err(|r| refuse(r, None))?;
     app.metrics.received_bytes.inc_by(read.len);
@@ -206,23 +206,17 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Re
     // The append runs in its own task: if the client disconnects and this handler is dropped,
     // the record may still land, and then its spool file must stay with it.
     let store = Arc::clone(&app.store);
-    let outcome = tokio::spawn(async move {
-        let outcome = store.append(&event).await;
-        if let (Ok(AppendOutcome::Landed), Some(guard)) = (&outcome, guard) {
-            guard.keep();
-        }
-        outcome
-    })
-    .await
-    .map_err(|e| {
-        refuse(
-            Rejection::StoreUnavailable(StoreError::Unavailable {
-                reason: format!("the append task failed: {e}"),
-            }),
-            verified,
-        )
-    })?
-    .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
+    let outcome = tokio::spawn(async move { store.land(&event, guard).await })
+        .await
+        .map_err(|e| {
+            refuse(
+                Rejection::StoreUnavailable(StoreError::Unavailable {
+                    reason: format!("the append task failed: {e}"),
+                }),
+                verified,
+            )
+        })?
+        .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
     Ok(Landed {
         outcome,
         delivery_id,

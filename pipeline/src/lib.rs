@@ -5,6 +5,7 @@
 //! - [`blob`]: blob stores (local directory, memory, Google Cloud Storage) with atomic streamed
 //!   uploads and create-if-absent, for log archives, large payloads and the retry job's lock;
 //! - [`event`]: a webhook delivery as gma stores it, with the columns lifted from its payload;
+//! - [`event_sink`]: where the webhook server lands events: the embedded store or BigQuery;
 //! - [`store`]: the embedded event store of the data directory, a write-ahead log with group
 //!   commit that a compactor folds into day-partitioned Parquet;
 //! - [`warehouse`]: SQL over the stored tables (DataFusion locally), in BigQuery's dialect;
@@ -19,6 +20,7 @@
 
 pub mod blob;
 pub mod event;
+pub mod event_sink;
 pub mod flow;
 pub mod schema;
 pub mod sql;

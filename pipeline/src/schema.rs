@@ -134,13 +134,33 @@ impl EventBatchBuilder {
 
     /// Appends one event whose payload text is `payload` (the event's payload, already read).
     pub fn append(&mut self, event: &Event, payload: &str) {
+        // Computed here, off the request path: the compactor and readers build batches.
+        let sha256 = hex::encode(Sha256::digest(payload.as_bytes()));
+        self.append_row(event, Some(payload), &sha256, None);
+        self.payload_bytes += payload.len();
+    }
+
+    /// Appends one event whose payload is kept elsewhere (a blob too large for a row): the
+    /// `payload` column is NULL and `payload_uri` points at the blob. `payload_sha256` is the
+    /// lowercase hex SHA-256 of the payload's bytes.
+    pub fn append_offloaded(&mut self, event: &Event, payload_sha256: &str, payload_uri: &str) {
+        self.append_row(event, None, payload_sha256, Some(payload_uri));
+    }
+
+    fn append_row(
+        &mut self,
+        event: &Event,
+        payload: Option<&str>,
+        payload_sha256: &str,
+        payload_uri: Option<&str>,
+    ) {
         let headers = &event.headers;
         let lifted = &event.lifted;
         self.delivery_id.append_value(&headers.delivery_id);
         self.signature.append_value(&headers.signature);
         self.received.append_value(event.received_micros);
         self.event.append_value(&headers.event);
-        self.payload.append_value(payload);
+        self.payload.append_option(payload);
         self.action.append_option(lifted.action.as_deref());
         self.hook_id.append_option(headers.hook_id);
         self.target_type
@@ -155,14 +175,11 @@ impl EventBatchBuilder {
         self.repository_id.append_option(lifted.repository_id);
         self.sender.append_option(lifted.sender.as_deref());
         self.sender_id.append_option(lifted.sender_id);
-        // Computed here, off the request path: the compactor and readers build batches.
-        self.payload_sha256
-            .append_value(hex::encode(Sha256::digest(payload.as_bytes())));
+        self.payload_sha256.append_value(payload_sha256);
         self.payload_size
             .append_value(i64::try_from(event.payload_size).unwrap_or(i64::MAX));
-        self.payload_uri.append_null();
+        self.payload_uri.append_option(payload_uri);
         self.rows += 1;
-        self.payload_bytes += payload.len();
     }
 
     /// Takes the rows appended so far as one batch and leaves the builder empty.

@@ -315,7 +315,7 @@ async fn healthz_version_and_metrics() {
     assert_eq!(health.status(), 200);
     assert_eq!(
         health.json::<Value>().await.unwrap(),
-        json!({"status": "ok"})
+        json!({"status": "ok", "sink": "local"})
     );
     let version: Value = app.get("/version").await.json().await.unwrap();
     assert_eq!(version["name"], "gma");

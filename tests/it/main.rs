@@ -1,6 +1,7 @@
 //! gma's integration tests: one binary, one module per area.
 //!
 //! - `support`: an in-process server on a loopback port over a fresh data directory.
+//! - `bigquery_sink`: `gma serve --sink bigquery` against bqemulator.
 //! - `disk_full`: a full disk answers 503, loses nothing acknowledged, recovers.
 //! - `http`: every status of `POST /webhook`, and the other routes, over real HTTP.
 //! - `landing`: payloads land byte-identical with their lifted columns, also large and
@@ -8,6 +9,7 @@
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
 //! - `readme`: README.md's commands work as written.
 
+mod bigquery_sink;
 mod disk_full;
 mod http;
 mod landing;

@@ -46,14 +46,9 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(gma_ingest::serve(
-            listener,
-            config,
-            Arc::clone(&store),
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let server = tokio::spawn(gma_ingest::serve(listener, config, store.clone(), async {
+            let _ = rx.await;
+        }));
         Self {
             base_url,
             store,

@@ -154,8 +154,20 @@ impl BigQueryWarehouse {
             .map(drop)
     }
 
+    /// Looks the dataset up first, so that a service account allowed to write tables but not
+    /// to create datasets works with a dataset made for it; creates it when missing.
     async fn create_dataset(&self) -> Result<(), WarehouseError> {
         let config = &self.inner.config;
+        let what = format!("reading dataset {}.{}", config.project, config.dataset);
+        let path = format!("projects/{}/datasets/{}", config.project, config.dataset);
+        let answer = self
+            .inner
+            .rest
+            .call(&what, Method::GET, &path, &[], None)
+            .await?;
+        if answer.status != StatusCode::NOT_FOUND {
+            return answer.into_ok(&what).map(drop);
+        }
         let mut body = json!({
             "datasetReference": {"projectId": config.project, "datasetId": config.dataset},
         });
