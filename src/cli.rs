@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// BigQuery: the location to create the dataset in and run jobs in (e.g. US, EU).
     #[arg(long, env = "GMA_BIGQUERY_LOCATION")]
     pub bigquery_location: Option<String>,
+    /// BigQuery: where payloads too large for a row (over 8 MiB) go, the row keeping
+    /// payload_uri: gs://bucket[/prefix] or a directory. Without it such deliveries get 503.
+    #[arg(long, env = "GMA_BLOB_STORE")]
+    pub blob_store: Option<String>,
 }
 
 /// Where `gma serve` lands events.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
+use gma_pipeline::blob::open_blob_store;
 use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::store::{EventStore, StoreOptions};
@@ -100,11 +101,22 @@ async fn open_sink(args: &ServeArgs) -> Result<Arc<dyn EventSink>> {
                 },
                 events_table: args.events_table.clone(),
                 spool_dir: args.data_dir.join("spool"),
+                blobs: match args.blob_store.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(location) => Some(open_blob_store(location).with_context(|| {
+                        format!("opening the blob store {location} (--blob-store / GMA_BLOB_STORE)")
+                    })?),
+                },
             };
             let sink = BigQueryEventSink::connect(config)
                 .await
                 .context("connecting to BigQuery (--sink bigquery)")?;
-            tracing::info!(warehouse = ?sink.warehouse(), table = %sink.table(), "Landing events in BigQuery.");
+            tracing::info!(
+                warehouse = ?sink.warehouse(),
+                table = %sink.table(),
+                blob_store = args.blob_store.as_deref().unwrap_or("(none)"),
+                "Landing events in BigQuery."
+            );
             Ok(Arc::new(sink))
         }
     }

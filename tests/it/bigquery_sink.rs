@@ -41,33 +41,36 @@ fn emulator(test: &str) -> BigQueryConfig {
     }
 }
 
-async fn start(config: &BigQueryConfig, dir: &Path) -> GmaServer {
+async fn start(config: &BigQueryConfig, dir: &Path, extra: &[&str]) -> GmaServer {
     let endpoint = config.endpoint.clone().unwrap();
-    GmaServer::start(
-        gma(),
-        &dir.join("data"),
-        SECRET,
-        &[
-            "--sink",
-            "bigquery",
-            "--bigquery-project",
-            &config.project,
-            "--bigquery-dataset",
-            &config.dataset,
-            "--events-table",
-            "webhook_events",
-            "--bigquery-endpoint",
-            &endpoint,
-        ],
-    )
-    .await
+    let mut args = vec![
+        "--sink",
+        "bigquery",
+        "--bigquery-project",
+        &config.project,
+        "--bigquery-dataset",
+        &config.dataset,
+        "--events-table",
+        "webhook_events",
+        "--bigquery-endpoint",
+        &endpoint,
+    ];
+    args.extend_from_slice(extra);
+    GmaServer::start(gma(), &dir.join("data"), SECRET, &args).await
+}
+
+/// A JSON object of about `bytes` bytes whose string holds `filler` repeated.
+fn big_payload(bytes: usize, filler: &str) -> Vec<u8> {
+    let pad = filler.repeat(bytes / filler.len());
+    format!(r#"{{"action":"big","sender":{{"login":"octocat","id":1}},"pad":"{pad}"}}"#)
+        .into_bytes()
 }
 
 #[tokio::test]
 async fn serve_lands_deliveries_in_bigquery_once() {
     let config = emulator("serve");
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&config, dir.path()).await;
+    let server = start(&config, dir.path(), &[]).await;
     let warehouse = BigQueryWarehouse::connect(config).unwrap();
     let client = reqwest::Client::new();
 
@@ -165,6 +168,15 @@ async fn serve_lands_deliveries_in_bigquery_once() {
         1
     );
 
+    // Too large for a row, and no blob store to put it in: refused, nothing stored.
+    let big = Delivery::json("bq-big", "push", big_payload(9 << 20, "x"), SECRET);
+    let (status, body) = big.send(&client, &server.base_url).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--blob-store"),
+        "{body}"
+    );
+
     // Without its dataset the sink cannot take events: /healthz says so, and a delivery gets
     // 503 (nothing stored, GitHub may redeliver) instead of a false 2xx.
     warehouse.delete_dataset().await.unwrap();
@@ -184,4 +196,67 @@ async fn serve_lands_deliveries_in_bigquery_once() {
             .contains("nothing was stored"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn payloads_too_large_for_a_row_go_to_the_blob_store() {
+    let config = emulator("blobs");
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = dir.path().join("blobs");
+    let blob_arg = blobs.to_str().unwrap().to_owned();
+    let server = start(&config, dir.path(), &["--blob-store", &blob_arg]).await;
+    let warehouse = BigQueryWarehouse::connect(config).unwrap();
+    let client = reqwest::Client::new();
+
+    // Over 8 MiB; and under it, but with so many quotes that its escaped JSON would not fit.
+    let large = big_payload(9 << 20, "x");
+    let quoted = big_payload(5 << 20, "\\\"");
+    let small = br#"{"action":"small"}"#.to_vec();
+    for (id, body) in [("large", &large), ("quoted", &quoted), ("small", &small)] {
+        let delivery = Delivery::json(id, "push", body.clone(), SECRET);
+        let (status, answer) = delivery.send(&client, &server.base_url).await.unwrap();
+        assert_eq!(status, 201, "{id}: {answer}\n{}", server.log());
+    }
+    let result = warehouse
+        .query(
+            "SELECT delivery_id, payload, payload_uri, payload_sha256, payload_size, action \
+             FROM `${dataset}webhook_events` ORDER BY delivery_id",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    let rows = arrow::compute::concat_batches(&result.schema, &result.batches).unwrap();
+    let text = |name: &str, row: usize| {
+        let column = rows.column_by_name(name).unwrap().as_string::<i32>();
+        (!column.is_null(row)).then(|| column.value(row).to_owned())
+    };
+    let ids: Vec<_> = (0..rows.num_rows())
+        .map(|i| text("delivery_id", i).unwrap())
+        .collect();
+    assert_eq!(ids, ["large", "quoted", "small"]);
+    for (row, body) in [(0, &large), (1, &quoted)] {
+        assert_eq!(text("payload", row), None, "{}", ids[row]);
+        assert_eq!(text("action", row).as_deref(), Some("big"));
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+        assert_eq!(text("payload_sha256", row).unwrap(), sha256);
+        let uri = text("payload_uri", row).unwrap();
+        assert!(
+            uri.starts_with("file://") && uri.ends_with(&format!("{sha256}.json")),
+            "{uri}"
+        );
+        let stored = std::fs::read(blobs.join("payloads").join(format!("{sha256}.json"))).unwrap();
+        assert!(
+            stored == *body,
+            "the blob of {} differs from the payload",
+            ids[row]
+        );
+        let size = rows.column_by_name("payload_size").unwrap();
+        assert_eq!(
+            size.as_primitive::<Int64Type>().value(row),
+            body.len() as i64
+        );
+    }
+    assert_eq!(text("payload", 2).unwrap().as_bytes(), small.as_slice());
+    assert_eq!(text("payload_uri", 2), None);
+    warehouse.delete_dataset().await.unwrap();
 }

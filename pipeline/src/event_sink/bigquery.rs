@@ -8,17 +8,23 @@
 //!   as duplicates without inserting. Redeliveries later than that, or to another instance, can
 //!   land twice: views deduplicate on `delivery_id`, as GMA's do. (The emulator ignores
 //!   `insertId`, so only the second guard shows there.)
-//! - **Large payloads:** a BigQuery row holds at most 10 MB, so a payload over
-//!   [`MAX_INLINE_PAYLOAD`] cannot be inserted; it is refused with 503 and a message saying so.
+//! - **Large payloads:** an insertAll request holds at most 10 MB, so a payload over
+//!   [`MAX_INLINE_PAYLOAD`] (or one whose JSON-escaped text would pass [`MAX_ROW_PAYLOAD_JSON`])
+//!   is written to the blob store first, under `payloads/<sha256>.json`, streamed from its spool
+//!   file; the row keeps `payload_uri` and a NULL `payload`. Without a blob store such a payload
+//!   is refused with 503 and a message saying to configure one.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use super::EventSink;
+use crate::blob::{BlobKey, BlobStore, stream_from_reader};
 use crate::event::{Event, Payload};
 use crate::schema::EventBatchBuilder;
 use crate::store::{AppendOutcome, Spool, SpoolGuard, StoreError};
@@ -27,6 +33,11 @@ use crate::warehouse::{TableDef, Warehouse, WarehouseError};
 
 /// Payloads larger than this (8 MiB) do not go into the row.
 pub const MAX_INLINE_PAYLOAD: u64 = 8 * 1024 * 1024;
+/// The most bytes a payload may take as a JSON string inside an insertAll request (quotes and
+/// control characters grow when escaped), leaving room for the other columns under 10 MB.
+pub const MAX_ROW_PAYLOAD_JSON: usize = 9_000_000;
+/// Chunk size of a payload streamed to the blob store.
+const BLOB_CHUNK: usize = 1024 * 1024;
 /// How long landed delivery ids are remembered to answer quick redeliveries as duplicates.
 pub const RECENT_WINDOW: Duration = Duration::from_secs(600);
 /// Most delivery ids remembered at once.
@@ -41,6 +52,8 @@ pub struct BigQueryEventSinkConfig {
     pub events_table: String,
     /// A local folder for request bodies too large to hold in memory while they arrive.
     pub spool_dir: PathBuf,
+    /// Where payloads too large for a row go; `None` refuses them.
+    pub blobs: Option<Arc<dyn BlobStore>>,
 }
 
 /// Lands events in a BigQuery table through streaming inserts.
@@ -49,7 +62,21 @@ pub struct BigQueryEventSink {
     warehouse: BigQueryWarehouse,
     table: TableDef,
     spool_dir: PathBuf,
+    blobs: Option<Arc<dyn BlobStore>>,
     recent: Mutex<RecentDeliveries>,
+}
+
+/// What the row's payload columns hold.
+enum RowPayload {
+    /// The payload's text, in the row.
+    Inline(String),
+    /// The payload is a blob.
+    Offloaded {
+        /// Hex SHA-256 of its bytes.
+        sha256: String,
+        /// The blob's URI.
+        uri: String,
+    },
 }
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -91,6 +118,7 @@ impl BigQueryEventSink {
             warehouse,
             table,
             spool_dir: config.spool_dir,
+            blobs: config.blobs,
             recent: Mutex::new(RecentDeliveries::default()),
         })
     }
@@ -103,6 +131,48 @@ impl BigQueryEventSink {
     /// The events table.
     pub fn table(&self) -> &TableDef {
         &self.table
+    }
+
+    /// Writes the payload to the blob store (streamed from its spool file when spilled) and
+    /// returns what the row points at.
+    async fn offload(&self, event: &Event) -> Result<RowPayload, StoreError> {
+        let Some(blobs) = &self.blobs else {
+            return Err(unavailable(format!(
+                "the payload of {} bytes is too large for a BigQuery row and no blob store is \
+                 configured (set --blob-store / GMA_BLOB_STORE); nothing was stored",
+                event.payload_size
+            )));
+        };
+        let failed = |e: &dyn std::fmt::Display| {
+            unavailable(format!("storing the payload in the blob store: {e}"))
+        };
+        let (sha256, stored) = match &event.payload {
+            Payload::Inline(bytes) => {
+                let sha256 = hex::encode(Sha256::digest(bytes));
+                let key = payload_key(&sha256).map_err(|e| failed(&e))?;
+                let stored = blobs.put(&key, bytes.clone(), "application/json").await;
+                (sha256, stored.map(|_| key))
+            }
+            Payload::Spilled(path) => {
+                let sha256 = {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || file_sha256(&path))
+                        .await
+                        .map_err(|e| failed(&e))?
+                        .map_err(|e| failed(&e))?
+                };
+                let key = payload_key(&sha256).map_err(|e| failed(&e))?;
+                let file = tokio::fs::File::open(path).await.map_err(|e| failed(&e))?;
+                let stream = stream_from_reader(file, BLOB_CHUNK);
+                let stored = blobs.put_stream(&key, stream, "application/json").await;
+                (sha256, stored.map(|_| key))
+            }
+        };
+        let key = stored.map_err(|e| failed(&e))?;
+        Ok(RowPayload::Offloaded {
+            uri: blobs.uri(&key),
+            sha256,
+        })
     }
 
     fn seen_recently(&self, delivery_id: &str) -> bool {
@@ -134,33 +204,39 @@ impl EventSink for BigQueryEventSink {
         if self.seen_recently(delivery_id) {
             return Ok(AppendOutcome::Duplicate);
         }
-        if event.payload_size > MAX_INLINE_PAYLOAD {
-            return Err(unavailable(format!(
-                "the payload of {} bytes is larger than the {MAX_INLINE_PAYLOAD} bytes gma keeps \
-                 in a BigQuery row; nothing was stored",
-                event.payload_size
-            )));
-        }
-        let bytes = match &event.payload {
-            Payload::Inline(bytes) => bytes.to_vec(),
-            Payload::Spilled(path) => tokio::fs::read(path).await.map_err(|e| {
-                unavailable(format!(
-                    "reading the spooled payload {}: {e}",
-                    path.display()
-                ))
-            })?,
+        let payload = if event.payload_size > MAX_INLINE_PAYLOAD {
+            self.offload(event).await?
+        } else {
+            let bytes = match &event.payload {
+                Payload::Inline(bytes) => bytes.to_vec(),
+                Payload::Spilled(path) => tokio::fs::read(path).await.map_err(|e| {
+                    unavailable(format!(
+                        "reading the spooled payload {}: {e}",
+                        path.display()
+                    ))
+                })?,
+            };
+            if json_string_len(&bytes) > MAX_ROW_PAYLOAD_JSON {
+                self.offload(event).await?
+            } else {
+                RowPayload::Inline(
+                    String::from_utf8(bytes)
+                        .map_err(|_| unavailable("the payload is not UTF-8, which JSON must be"))?,
+                )
+            }
         };
-        // The spool file (if any) is no longer needed once read: the row holds the payload.
-        drop(spool);
-        let text = String::from_utf8(bytes)
-            .map_err(|_| unavailable("the payload is not UTF-8, which JSON must be"))?;
         let mut builder = EventBatchBuilder::new();
-        builder.append(event, &text);
+        match &payload {
+            RowPayload::Inline(text) => builder.append(event, text),
+            RowPayload::Offloaded { sha256, uri } => builder.append_offloaded(event, sha256, uri),
+        }
         let batch = builder.finish().map_err(unavailable)?;
         self.warehouse
             .insert_rows(&self.table, &batch, InsertIds::Column("delivery_id"))
             .await
             .map_err(unavailable)?;
+        // The spool file (if any) is no longer needed: the row or the blob holds the payload.
+        drop(spool);
         self.remember(delivery_id);
         Ok(AppendOutcome::Landed)
     }
@@ -184,6 +260,38 @@ impl EventSink for BigQueryEventSink {
         }
         Ok(())
     }
+}
+
+/// The blob key of a payload: content-addressed, so a redelivery rewrites the same object.
+fn payload_key(sha256: &str) -> Result<BlobKey, crate::blob::BlobError> {
+    BlobKey::new(format!("payloads/{sha256}.json"))
+}
+
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The length of `bytes` as the body of a JSON string: quotes and backslashes take two bytes,
+/// other control characters six.
+fn json_string_len(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Delivery ids landed recently, oldest first.
@@ -223,6 +331,12 @@ impl RecentDeliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measures_escaped_json() {
+        assert_eq!(json_string_len(br#"{"a":"b\n"}"#), 16);
+        assert_eq!(json_string_len(&[0x01]), 6);
+    }
 
     #[test]
     fn remembers_recent_ids_for_the_window_only() {
