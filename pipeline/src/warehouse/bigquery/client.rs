@@ -73,7 +73,11 @@ impl Rest {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.send_once(&method, &url, query, body).await;
+            // google-cloud-auth caches the token and retries its own refreshes.
+            let token = self.tokens.token().await?;
+            let outcome = self
+                .send_once(&method, &url, token.as_deref(), query, body)
+                .await;
             let retryable = match &outcome {
                 Ok(answer) => is_transient(answer),
                 Err(error) => error.is_timeout() || error.is_connect() || error.is_request(),
@@ -110,21 +114,13 @@ impl Rest {
         &self,
         method: &Method,
         url: &str,
+        token: Option<&str>,
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Answer, reqwest::Error> {
         let mut request = self.http.request(method.clone(), url).query(query);
-        // A token error is not transient in a way a retry here would fix; surface it as an
-        // answer-less failure by mapping it below.
-        match self.tokens.token().await {
-            Ok(Some(token)) => request = request.bearer_auth(token),
-            Ok(None) => {}
-            Err(error) => {
-                return Ok(Answer {
-                    status: StatusCode::UNAUTHORIZED,
-                    body: serde_json::json!({"error": {"message": error.to_string()}}),
-                });
-            }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(body);

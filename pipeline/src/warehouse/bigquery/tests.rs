@@ -363,3 +363,189 @@ async fn a_re_append_sends_the_same_insert_ids() {
     })
     .await;
 }
+
+/// A BigQuery stand-in on 127.0.0.1 for what the emulator cannot show: failures. Its insertAll
+/// answers follow a script (then 200), and it records every insertAll body.
+struct FakeBigQuery {
+    config: BigQueryConfig,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+async fn fake_bigquery(script: Vec<(u16, serde_json::Value)>) -> FakeBigQuery {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use std::sync::{Arc, Mutex};
+
+    type Shared = (
+        Arc<Mutex<Vec<serde_json::Value>>>,
+        Arc<Mutex<std::collections::VecDeque<(u16, serde_json::Value)>>>,
+    );
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let state: Shared = (Arc::clone(&bodies), Arc::new(Mutex::new(script.into())));
+    let insert_all = |State((bodies, script)): State<Shared>,
+                      axum::Json(body): axum::Json<serde_json::Value>| async move {
+        bodies.lock().unwrap().push(body);
+        let (status, answer) = script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or((200, json!({"kind": "bigquery#tableDataInsertAllResponse"})));
+        (StatusCode::from_u16(status).unwrap(), axum::Json(answer))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/bigquery/v2/projects/p/datasets/d",
+            get(|| async { axum::Json(json!({})) }),
+        )
+        .route(
+            "/bigquery/v2/projects/p/datasets/d/tables",
+            post(|| async { (StatusCode::CONFLICT, axum::Json(json!({}))) }),
+        )
+        .route(
+            "/bigquery/v2/projects/p/datasets/d/tables/{table}/insertAll",
+            post(insert_all),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(16 << 20))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    FakeBigQuery {
+        config: BigQueryConfig {
+            project: "p".into(),
+            dataset: "d".into(),
+            endpoint: Some(format!("http://{address}")),
+            credentials: Credentials::None,
+            location: None,
+            page_size: None,
+        },
+        bodies,
+    }
+}
+
+use serde_json::json;
+
+fn watermark_rows(n: usize) -> RecordBatch {
+    use arrow::array::{StringArray, TimestampMicrosecondArray};
+    let time = || {
+        std::sync::Arc::new(
+            TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|i| i * 1_000_001))
+                .with_timezone("UTC"),
+        ) as _
+    };
+    RecordBatch::try_from_iter([
+        (
+            "pipeline",
+            std::sync::Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("p{i}")),
+            )) as _,
+        ),
+        (
+            "shard",
+            std::sync::Arc::new(StringArray::from_iter_values((0..n).map(|_| "0/1"))) as _,
+        ),
+        ("watermark", time()),
+        ("updated", time()),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn retries_transient_failures_with_the_same_insert_ids() {
+    let busy = json!({"error": {"message": "try later", "errors": [{"reason": "backendError"}]}});
+    let fake = fake_bigquery(vec![(503, busy.clone()), (429, busy)]).await;
+    let warehouse = BigQueryWarehouse::connect(fake.config.clone()).unwrap();
+    warehouse
+        .append(&sql::WATERMARKS, watermark_rows(3))
+        .await
+        .unwrap();
+    let bodies = fake.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "two failures, then the answer");
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "retries resend the same rows and ids"
+    );
+    assert_eq!(
+        bodies[0]["rows"][0]["json"]["watermark"],
+        "1970-01-01T00:00:00.000000Z"
+    );
+    assert_eq!(
+        bodies[0]["rows"][2]["json"]["updated"],
+        "1970-01-01T00:00:02.000002Z"
+    );
+}
+
+#[tokio::test]
+async fn does_not_retry_a_refused_request() {
+    let refused = json!({"error": {"message": "bad request", "errors": [{"reason": "invalid"}]}});
+    let fake = fake_bigquery(vec![(400, refused)]).await;
+    let warehouse = BigQueryWarehouse::connect(fake.config.clone()).unwrap();
+    let err = warehouse
+        .append(&sql::WATERMARKS, watermark_rows(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HTTP 400: bad request (invalid)"), "{err}");
+    assert!(err.contains("p.d.watermarks"), "{err}");
+    assert_eq!(fake.bodies.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reports_refused_rows_with_the_real_reason() {
+    let answer = json!({"insertErrors": [
+        {"index": 0, "errors": [{"reason": "stopped", "message": ""}]},
+        {"index": 1, "errors": [{"reason": "invalid", "location": "shard", "message": "too long"}]},
+    ]});
+    let fake = fake_bigquery(vec![(200, answer)]).await;
+    let warehouse = BigQueryWarehouse::connect(fake.config.clone()).unwrap();
+    let err = warehouse
+        .append(&sql::WATERMARKS, watermark_rows(2))
+        .await
+        .unwrap_err();
+    match err {
+        WarehouseError::RowsRefused {
+            table,
+            count,
+            first,
+        } => {
+            assert_eq!((table.as_str(), count), ("watermarks", 2));
+            assert!(
+                first.contains("row 1: too long (invalid at shard)"),
+                "{first}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn cuts_appends_into_requests_of_500_rows_and_5_mb() {
+    let fake = fake_bigquery(Vec::new()).await;
+    let warehouse = BigQueryWarehouse::connect(fake.config.clone()).unwrap();
+    warehouse
+        .append(&sql::WATERMARKS, watermark_rows(1201))
+        .await
+        .unwrap();
+    let sizes = |bodies: &[serde_json::Value]| -> Vec<usize> {
+        bodies
+            .iter()
+            .map(|b| b["rows"].as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(sizes(&fake.bodies.lock().unwrap()), [500, 500, 201]);
+
+    fake.bodies.lock().unwrap().clear();
+    let (events, _) = fixture_events();
+    let big = "x".repeat(2 << 20);
+    let payloads = vec![big; 5];
+    let batch = events_batch(&events[..5], &payloads);
+    warehouse.append(&sql::EVENTS, batch).await.unwrap();
+    let bodies = fake.bodies.lock().unwrap().clone();
+    assert_eq!(sizes(&bodies), [2, 2, 1]);
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b.to_string().len() < 5 * 1024 * 1024 + 1024)
+    );
+}
