@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use chrono::{TimeZone, Utc};
 use futures::{FutureExt, TryStreamExt};
 use reqwest::Method;
+use serde_json::json;
 
 use super::*;
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
@@ -423,8 +424,6 @@ async fn fake_bigquery(script: Vec<(u16, serde_json::Value)>) -> FakeBigQuery {
         bodies,
     }
 }
-
-use serde_json::json;
 
 fn watermark_rows(n: usize) -> RecordBatch {
     use arrow::array::{StringArray, TimestampMicrosecondArray};
