@@ -86,8 +86,9 @@ impl Rest {
                 return match outcome {
                     Ok(answer) => Ok(answer),
                     Err(error) => Err(remote(format!(
-                        "{what}: request to {} failed after {attempt} attempts: {error}",
-                        self.base
+                        "{what}: request to {} failed after {attempt} attempts: {}",
+                        self.base,
+                        with_causes(&error)
                     ))),
                 };
             }
@@ -101,7 +102,7 @@ impl Rest {
                 ),
                 Err(error) => tracing::warn!(
                     call = what,
-                    error = %error,
+                    error = %with_causes(error),
                     retry_in_ms = backoff.as_millis() as u64,
                     "bigquery request failed; retrying"
                 ),
@@ -140,6 +141,18 @@ impl Rest {
         };
         Ok(Answer { status, body })
     }
+}
+
+/// An error with its causes (reqwest's own text omits them: "connection refused" is a cause).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether an answer is worth another attempt.
