@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::warehouse::{Params, Warehouse};
 
 use crate::cli::{OutputFormat, QueryArgs};
 
@@ -20,7 +21,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         .await
         .with_context(|| format!("opening {}", args.data_dir.display()))?;
     let result = warehouse
-        .query(&args.sql)
+        .query(&args.sql, &Params::new())
         .await
         .context("running the query")?;
     let format = match args.format {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use gma_ingest::{IngestConfig, WebhookSecret};
 use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::warehouse::{Params, Warehouse};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -92,7 +93,7 @@ impl TestApp {
 
 pub async fn query_dir(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
     let warehouse = LocalWarehouse::open(dir).await.unwrap();
-    let result = warehouse.query(sql).await.unwrap();
+    let result = warehouse.query(sql, &Params::new()).await.unwrap();
     let mut writer = arrow::json::ArrayWriter::new(Vec::new());
     for batch in &result.batches {
         writer.write(batch).unwrap();

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::*;
 use crate::event::{DeliveryHeaders, Lifted};
 use crate::warehouse::local::LocalWarehouse;
+use crate::warehouse::{Params, Warehouse};
 
 fn event(id: &str, payload: &str) -> Event {
     Event {
@@ -34,7 +35,10 @@ async fn append(store: &EventStore, id: &str) -> AppendOutcome {
 async fn count(dir: &Path) -> (i64, i64) {
     let warehouse = LocalWarehouse::open(dir).await.unwrap();
     let result = warehouse
-        .query("SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM events")
+        .query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM events",
+            &Params::new(),
+        )
         .await
         .unwrap();
     let batch = &result.batches[0];

@@ -18,6 +18,9 @@ pub mod ddl;
 pub mod events_table;
 pub mod local;
 
+#[cfg(test)]
+mod crosscheck_tests;
+
 use std::fmt;
 
 use arrow::array::RecordBatch;
@@ -169,6 +172,9 @@ pub enum WarehouseError {
         /// What it said, and what to do about it.
         message: String,
     },
+    /// The backend cannot do this; the message says what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
     /// Some rows of an append were refused; none of them is stored.
     #[error("{table}: {count} rows refused, first: {first}")]
     RowsRefused {

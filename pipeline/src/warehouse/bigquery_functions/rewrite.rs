@@ -1,0 +1,207 @@
+//! Rewrites of BigQuery syntax DataFusion plans differently or not at all, applied to the parsed
+//! statement before planning:
+//!
+//! - date-part arguments (`TIMESTAMP_DIFF(a, b, SECOND)`, `TIMESTAMP_TRUNC(t, WEEK(MONDAY))`),
+//!   bare identifiers DataFusion would resolve as columns, become string literals;
+//! - BigQuery's type names in casts (`INT64`, `FLOAT64`, `BOOL`) become DataFusion's;
+//!   `SAFE_CAST` becomes `TRY_CAST`; a cast to TIMESTAMP and a `TIMESTAMP '...'` literal become
+//!   the `timestamp` function, so they have BigQuery's type (µs, UTC) and parsing;
+//! - `TIMESTAMP_ADD(t, INTERVAL n unit)` / `_SUB` (and `DATE_ADD` / `DATE_SUB`) become `t ± INTERVAL`;
+//! - `COUNTIF(x)` becomes `COUNT(NULLIF(x, FALSE))`;
+//! - `x IN UNNEST([a, b])` becomes `x IN (a, b)` and `x IN UNNEST(array)` becomes
+//!   `array_has(array, x)`;
+//! - `FROM UNNEST(array) AS v` names its column `v`, as BigQuery does.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
+    TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
+};
+
+use super::time::SAFE_CAST_TO_TIMESTAMP;
+
+/// Functions whose date-part argument is a bare identifier in BigQuery, and its position.
+const DATE_PART_ARGUMENTS: &[(&str, usize)] = &[
+    ("timestamp_diff", 2),
+    ("date_diff", 2),
+    ("timestamp_trunc", 1),
+];
+
+/// Applies every rewrite of this module to `statement`.
+pub fn rewrite(statement: &mut Statement) {
+    let _ = statement.visit(&mut Rewriter);
+}
+
+struct Rewriter;
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        rewrite_expr(expr);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            ..
+        } = factor
+            && alias.columns.is_empty()
+            && array_exprs.len() == 1
+        {
+            alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// A call of `name` with `args`.
+pub fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+/// A string literal.
+pub fn string(text: impl Into<String>) -> Expr {
+    Expr::value(Value::SingleQuotedString(text.into()))
+}
+
+fn plain_args(function: &mut Function) -> Option<Vec<&mut Expr>> {
+    let FunctionArguments::List(list) = &mut function.args else {
+        return None;
+    };
+    list.args
+        .iter_mut()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => Some(expr),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rewrite_expr(expr: &mut Expr) {
+    match expr {
+        Expr::Function(_) => rewrite_function(expr),
+        Expr::Cast {
+            kind,
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            let safe = matches!(kind, CastKind::SafeCast | CastKind::TryCast);
+            if matches!(data_type, DataType::Timestamp(..)) {
+                let name = if safe { SAFE_CAST_TO_TIMESTAMP } else { "timestamp" };
+                *expr = call(name, vec![(**inner).clone()]);
+                return;
+            }
+            if matches!(kind, CastKind::SafeCast) {
+                *kind = CastKind::TryCast;
+            }
+            match data_type {
+                DataType::Int64 => *data_type = DataType::BigInt(None),
+                DataType::Float64 => *data_type = DataType::Double(ExactNumberInfo::None),
+                DataType::Bool => *data_type = DataType::Boolean,
+                _ => {}
+            }
+        }
+        Expr::TypedString(typed) if matches!(typed.data_type, DataType::Timestamp(..)) => {
+            *expr = call("timestamp", vec![Expr::Value(typed.value.clone())]);
+        }
+        Expr::InUnnest {
+            expr: needle,
+            array_expr,
+            negated,
+        } => {
+            *expr = match &**array_expr {
+                Expr::Array(array) if array.elem.is_empty() => {
+                    Expr::value(Value::Boolean(*negated))
+                }
+                Expr::Array(array) => Expr::InList {
+                    expr: needle.clone(),
+                    list: array.elem.clone(),
+                    negated: *negated,
+                },
+                other => {
+                    let has = call("array_has", vec![other.clone(), (**needle).clone()]);
+                    if *negated {
+                        Expr::UnaryOp {
+                            op: UnaryOperator::Not,
+                            expr: Box::new(Expr::Nested(Box::new(has))),
+                        }
+                    } else {
+                        has
+                    }
+                }
+            };
+        }
+        _ => {}
+    }
+}
+
+fn rewrite_function(expr: &mut Expr) {
+    let Expr::Function(function) = expr else {
+        return;
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if let Some((_, position)) = DATE_PART_ARGUMENTS.iter().find(|(n, _)| *n == name)
+        && let Some(mut args) = plain_args(function)
+        && let Some(arg) = args.get_mut(*position)
+    {
+        match &**arg {
+            Expr::Identifier(ident) => **arg = string(ident.value.to_ascii_uppercase()),
+            Expr::Function(part) => **arg = string(part.to_string().to_ascii_uppercase()),
+            _ => {}
+        }
+        return;
+    }
+    let operator = match name.as_str() {
+        "timestamp_add" | "date_add" => Some(BinaryOperator::Plus),
+        "timestamp_sub" | "date_sub" => Some(BinaryOperator::Minus),
+        _ => None,
+    };
+    if let Some(op) = operator
+        && let Some(args) = plain_args(function)
+        && let [left, right] = args.as_slice()
+    {
+        let (left, right) = ((**left).clone(), (**right).clone());
+        *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(left))),
+            op,
+            right: Box::new(right),
+        }));
+        return;
+    }
+    if name == "countif"
+        && let Some(args) = plain_args(function)
+        && let [arg] = args.as_slice()
+    {
+        let condition = call("nullif", vec![(**arg).clone(), Expr::value(Value::Boolean(false))]);
+        let mut count = function.clone();
+        count.name = ObjectName::from(vec![Ident::new("count")]);
+        count.args = match call("count", vec![condition]) {
+            Expr::Function(f) => f.args,
+            _ => return,
+        };
+        *expr = Expr::Function(count);
+    }
+}

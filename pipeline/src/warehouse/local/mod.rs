@@ -1,0 +1,295 @@
+//! The local backend of [`Warehouse`]: DataFusion over the data directory.
+//!
+//! - `events` is the embedded store: its compacted Parquet files plus the records still in the
+//!   log, so an event is queryable as soon as its delivery was acknowledged.
+//! - Every other table (each of [`crate::sql::TABLES`], and any table given to
+//!   [`Warehouse::ensure_table`]) is the Parquet files under `tables/<name>/`
+//!   ([`tables`]); a table with no files yet is empty, with the schema of its DDL.
+//!
+//! Each query plans in a fresh DataFusion session over the files present when it starts, so
+//! rows appended after [`LocalWarehouse::open`] are seen by later queries, and concurrent queries
+//! never share state.
+//!
+//! SQL is BigQuery's: `${dataset}` resolves to nothing (tables are in the default schema),
+//! `@name` parameters are bound as literals ([`params`]), BigQuery's functions and syntax are
+//! provided by [`bigquery_functions`]. Names qualified with a project and dataset
+//! (`` `my-project.gma.events` ``) are accepted and read the local table of that name: the local
+//! store has one dataset, and analysts paste queries written for BigQuery into `gma query`.
+
+pub mod events;
+pub mod params;
+pub mod tables;
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, visit_relations, visit_relations_mut};
+use datafusion::sql::sqlparser::dialect::BigQueryDialect;
+use futures::{StreamExt, TryStreamExt};
+
+use super::ddl::TableLayout;
+use super::{BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions};
+use crate::schema::events_schema;
+use crate::store::layout::{EVENTS_TABLE, Layout};
+use crate::store::{EventStore, StoreError, read_snapshot};
+
+/// DataFusion over one data directory, implementing [`Warehouse`].
+pub struct LocalWarehouse {
+    layout: Layout,
+    store: Option<Arc<EventStore>>,
+    tables: Mutex<Vec<TableDef>>,
+}
+
+impl LocalWarehouse {
+    /// Opens the data directory `dir` for reading and for appending to its Parquet tables. It
+    /// takes no lock, so it runs beside a `gma serve` writing the same directory; it cannot
+    /// append to `events` (see [`LocalWarehouse::with_event_store`]).
+    ///
+    /// # Errors
+    /// [`WarehouseError::Ddl`] if a table file of `sql/` cannot be read (a bug caught by tests).
+    pub async fn open(dir: &Path) -> Result<Self, WarehouseError> {
+        for table in crate::sql::TABLES {
+            TableLayout::parse(table)?;
+        }
+        Ok(Self {
+            layout: Layout::new(dir),
+            store: None,
+            tables: Mutex::new(crate::sql::TABLES.to_vec()),
+        })
+    }
+
+    /// Opens the data directory of the open event `store`, so that appends to `events` go
+    /// through it (its log and its dedupe on `delivery_id`), as `gma import` does.
+    ///
+    /// # Errors
+    /// As [`LocalWarehouse::open`].
+    pub async fn with_event_store(store: Arc<EventStore>) -> Result<Self, WarehouseError> {
+        let mut warehouse = Self::open(store.layout().root()).await?;
+        warehouse.store = Some(store);
+        Ok(warehouse)
+    }
+
+    /// The folder of `table`'s Parquet files.
+    pub fn table_dir(&self, table: &str) -> PathBuf {
+        self.layout.table_dir(table)
+    }
+
+    fn known_tables(&self) -> Vec<TableDef> {
+        self.tables
+            .lock()
+            .map(|tables| tables.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn session() -> SessionContext {
+        let config = SessionConfig::new()
+            .set_str("datafusion.sql_parser.dialect", "BigQuery")
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            );
+        let ctx = SessionContext::new_with_config(config);
+        bigquery_functions::register_all(&ctx);
+        ctx
+    }
+
+    /// Parses, binds, rewrites and plans `sql` in a fresh session over the files present now.
+    async fn plan(&self, sql: &str, params: &Params) -> Result<DataFrame, WarehouseError> {
+        let sql = crate::sql::resolve(sql, "");
+        let mut statements = DFParser::parse_sql_with_dialect(&sql, &BigQueryDialect {})?;
+        if statements.len() != 1 {
+            return Err(WarehouseError::StatementCount(statements.len()));
+        }
+        let Some(mut statement) = statements.pop_front() else {
+            return Err(WarehouseError::StatementCount(0));
+        };
+        let known = self.known_tables();
+        let mut used = BTreeSet::new();
+        if let DFStatement::Statement(inner) = &mut statement {
+            params::bind(inner, params)?;
+            bigquery_functions::rewrite(inner);
+            let _ = visit_relations_mut(&mut **inner, |name| {
+                unqualify(name, &known);
+                ControlFlow::<()>::Continue(())
+            });
+            let _ = visit_relations(&**inner, |name| {
+                used.insert(name.to_string());
+                ControlFlow::<()>::Continue(())
+            });
+        } else {
+            used.extend(known.iter().map(|t| t.name.to_owned()));
+        }
+        let ctx = Self::session();
+        for table in known.iter().filter(|t| used.contains(t.name)) {
+            self.register(&ctx, table).await?;
+        }
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        Ok(ctx.execute_logical_plan(plan).await?)
+    }
+
+    /// Registers `table` in `ctx` as it is on disk now.
+    async fn register(&self, ctx: &SessionContext, table: &TableDef) -> Result<(), WarehouseError> {
+        if table.name == EVENTS_TABLE {
+            let layout = self.layout.clone();
+            let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&layout))
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    reason: format!("reading the events snapshot: {e}"),
+                })??;
+            let schema = events_schema();
+            let mut frame = ctx.read_table(Arc::new(MemTable::try_new(
+                Arc::clone(&schema),
+                vec![snapshot.tail],
+            )?))?;
+            if let Some(parquet) = parquet_table(&snapshot.parquet_files, &schema)? {
+                frame = ctx.read_table(parquet)?.union(frame)?;
+            }
+            ctx.register_table(EVENTS_TABLE, frame.into_view())?;
+            return Ok(());
+        }
+        let schema = TableLayout::parse(table)?.arrow_schema();
+        let dir = self.layout.table_dir(table.name);
+        let files = tokio::task::spawn_blocking(move || tables::list_files(&dir))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("listing the table {}: {e}", table.name),
+            })?
+            .map_err(|e| StoreError::io(format!("listing the table {}", table.name), e))?;
+        match parquet_table(&files, &schema)? {
+            Some(parquet) => ctx.register_table(table.name, parquet)?,
+            None => ctx.register_table(table.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?,
+        };
+        Ok(())
+    }
+
+    async fn append_events(&self, batch: RecordBatch) -> Result<(), WarehouseError> {
+        let Some(store) = &self.store else {
+            return Err(WarehouseError::Unsupported(
+                "the local events table is written by `gma serve` and `gma import`, which hold the data directory's lock; open the warehouse with LocalWarehouse::with_event_store to append to it".into(),
+            ));
+        };
+        let batch = tables::conform(EVENTS_TABLE, &events_schema(), &batch)?;
+        let events = events::to_events(EVENTS_TABLE, &batch)?;
+        // Concurrent appends share the store's group commit.
+        futures::stream::iter(events)
+            .map(|event| {
+                let store = Arc::clone(store);
+                async move { store.append(&event).await }
+            })
+            .buffer_unordered(256)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+}
+
+/// A listing table over `files` with `schema`, or `None` when there are no files.
+fn parquet_table(
+    files: &[PathBuf],
+    schema: &SchemaRef,
+) -> Result<Option<Arc<ListingTable>>, WarehouseError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let urls = files
+        .iter()
+        .map(|path| ListingTableUrl::parse(path.to_string_lossy()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(Arc::clone(schema));
+    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+}
+
+/// Turns `project.dataset.table` and `dataset.table` into `table` when `table` is one of
+/// `known`.
+fn unqualify(name: &mut ObjectName, known: &[TableDef]) {
+    if name.0.len() < 2 {
+        return;
+    }
+    let last = name.0.last().and_then(ObjectNamePart::as_ident).cloned();
+    if let Some(last) = last
+        && known.iter().any(|t| t.name == last.value)
+    {
+        name.0 = vec![ObjectNamePart::Identifier(last)];
+    }
+}
+
+#[async_trait]
+impl Warehouse for LocalWarehouse {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    async fn query(&self, sql: &str, params: &Params) -> Result<QueryResult, WarehouseError> {
+        let frame = self.plan(sql, params).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(QueryResult { schema, batches })
+    }
+
+    async fn query_stream(
+        &self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<BatchStream, WarehouseError> {
+        let frame = self.plan(sql, params).await?;
+        let stream = frame.execute_stream().await?;
+        Ok(stream.map_err(WarehouseError::from).boxed())
+    }
+
+    async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
+        TableLayout::parse(table)?;
+        if let Ok(mut tables) = self.tables.lock()
+            && !tables.iter().any(|t| t.name == table.name)
+        {
+            tables.push(*table);
+        }
+        if table.name == EVENTS_TABLE {
+            return Ok(());
+        }
+        let dir = self.layout.table_dir(table.name);
+        tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("creating the table {}: {e}", table.name),
+            })?
+            .map_err(|e| StoreError::io(format!("creating the table {}", table.name), e))?;
+        Ok(())
+    }
+
+    async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError> {
+        self.ensure_table(table).await?;
+        if table.name == EVENTS_TABLE {
+            return self.append_events(batch).await;
+        }
+        let layout = TableLayout::parse(table)?;
+        let batch = tables::conform(table.name, &layout.arrow_schema(), &batch)?;
+        let dir = self.layout.table_dir(table.name);
+        let name = table.name;
+        tokio::task::spawn_blocking(move || tables::append(&dir, &layout, &batch))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("appending to {name}: {e}"),
+            })??;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
