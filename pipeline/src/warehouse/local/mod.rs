@@ -126,7 +126,11 @@ impl LocalWarehouse {
                 ControlFlow::<()>::Continue(())
             });
             let _ = visit_relations(&**inner, |name| {
-                used.insert(name.to_string());
+                if let [part] = name.0.as_slice()
+                    && let Some(ident) = part.as_ident()
+                {
+                    used.insert(ident.value.clone());
+                }
                 ControlFlow::<()>::Continue(())
             });
         } else {
