@@ -45,7 +45,9 @@ async fn bigquery(client: &reqwest::Client, sql: &str) -> Result<Rows, String> {
         }))
         .send()
         .await
-        .map_err(|e| format!("the emulator at {host} does not answer ({e}); run `bash .ci/emulators`"))?;
+        .map_err(|e| {
+            format!("the emulator at {host} does not answer ({e}); run `bash .ci/emulators`")
+        })?;
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
     if !status.is_success() || body.get("errors").is_some_and(|e| !e.is_null()) {
@@ -80,7 +82,9 @@ async fn bigquery(client: &reqwest::Client, sql: &str) -> Result<Rows, String> {
 
 fn bigquery_cell(value: &Value, kind: Option<&String>) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.iter().map(|i| bigquery_cell(&i["v"], kind)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| bigquery_cell(&i["v"], kind)).collect())
+        }
         Value::String(s) if kind.is_some_and(|k| k == "FLOAT" || k == "FLOAT64") => {
             Value::String(s.parse::<f64>().map_or(s.clone(), |f| f.to_string()))
         }
@@ -131,9 +135,18 @@ fn local_cell(column: &dyn Array, row: usize) -> Value {
         DataType::List(_) if column.is_null(row) => Value::Array(Vec::new()),
         DataType::List(_) => {
             let list = column.as_list::<i32>().value(row);
-            Value::Array((0..list.len()).map(|i| local_cell(list.as_ref(), i)).collect())
+            Value::Array(
+                (0..list.len())
+                    .map(|i| local_cell(list.as_ref(), i))
+                    .collect(),
+            )
         }
-        DataType::Float64 => Value::String(column.as_primitive::<arrow::datatypes::Float64Type>().value(row).to_string()),
+        DataType::Float64 => Value::String(
+            column
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row)
+                .to_string(),
+        ),
         _ => {
             let text = arrow::compute::cast(&column.slice(row, 1), &DataType::Utf8);
             Value::String(text.map_or_else(
@@ -349,7 +362,10 @@ async fn bigquery_functions_agree_with_bigquery() {
         ));
     }
     for expr in AGGREGATES {
-        queries.push((expr.to_string(), format!("{TABLE} SELECT {expr} AS v FROM t")));
+        queries.push((
+            expr.to_string(),
+            format!("{TABLE} SELECT {expr} AS v FROM t"),
+        ));
     }
     let mut mismatches = Vec::new();
     for (expr, sql) in &queries {

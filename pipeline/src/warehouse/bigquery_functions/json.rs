@@ -140,7 +140,7 @@ fn compact(json: &str) -> String {
 
 /// JSON_QUERY_ARRAY: the elements of the array at the path as compact JSON texts; NULL when the
 /// value there is not an array.
-fn json_query_array(json: &str, steps: &[Step]) -> Option<Vec<Option<String>>> {
+fn json_query_array(json: &str, steps: &[Step]) -> StringList {
     let raw = find(json, steps)?.get();
     let elements: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
     Some(elements.iter().map(|e| Some(compact(e.get()))).collect())
@@ -148,7 +148,7 @@ fn json_query_array(json: &str, steps: &[Step]) -> Option<Vec<Option<String>>> {
 
 /// JSON_VALUE_ARRAY: the scalars of the array at the path as strings (JSON null as SQL NULL);
 /// NULL when the value there is not an array or holds an object or an array.
-fn json_value_array(json: &str, steps: &[Step]) -> Option<Vec<Option<String>>> {
+fn json_value_array(json: &str, steps: &[Step]) -> StringList {
     let raw = find(json, steps)?.get();
     let elements: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
     elements
@@ -221,10 +221,10 @@ fn string_list() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
 }
 
-fn array_udf(
-    name: &'static str,
-    extract: fn(&str, &[Step]) -> Option<Vec<Option<String>>>,
-) -> ScalarUDF {
+/// An array of strings and NULLs, or NULL.
+type StringList = Option<Vec<Option<String>>>;
+
+fn array_udf(name: &'static str, extract: fn(&str, &[Step]) -> StringList) -> ScalarUDF {
     function(
         name,
         json_arguments(),

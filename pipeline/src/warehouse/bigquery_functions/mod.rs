@@ -44,5 +44,10 @@ pub fn register_all(ctx: &SessionContext) {
     }
     ctx.register_udf(uuid().as_ref().clone().with_aliases(["generate_uuid"]));
     ctx.register_udaf(bool_or_udaf().as_ref().clone().with_aliases(["logical_or"]));
-    ctx.register_udaf(bool_and_udaf().as_ref().clone().with_aliases(["logical_and"]));
+    ctx.register_udaf(
+        bool_and_udaf()
+            .as_ref()
+            .clone()
+            .with_aliases(["logical_and"]),
+    );
 }

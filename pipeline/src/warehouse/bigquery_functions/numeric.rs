@@ -63,7 +63,9 @@ fn safe_divide(args: &[ArrayRef]) -> Result<ArrayRef> {
         .iter()
         .zip(y.iter())
         .map(|(x, y)| match (x, y) {
-            (Some(x), Some(y)) if y != 0.0 => Some(x / y).filter(|q| q.is_finite() || !x.is_finite()),
+            (Some(x), Some(y)) if y != 0.0 => {
+                Some(x / y).filter(|q| q.is_finite() || !x.is_finite())
+            }
             _ => None,
         })
         .collect();

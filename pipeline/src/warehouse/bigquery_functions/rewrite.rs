@@ -110,7 +110,11 @@ fn rewrite_expr(expr: &mut Expr) {
         } => {
             let safe = matches!(kind, CastKind::SafeCast | CastKind::TryCast);
             if matches!(data_type, DataType::Timestamp(..)) {
-                let name = if safe { SAFE_CAST_TO_TIMESTAMP } else { "timestamp" };
+                let name = if safe {
+                    SAFE_CAST_TO_TIMESTAMP
+                } else {
+                    "timestamp"
+                };
                 *expr = call(name, vec![(**inner).clone()]);
                 return;
             }
@@ -195,7 +199,10 @@ fn rewrite_function(expr: &mut Expr) {
         && let Some(args) = plain_args(function)
         && let [arg] = args.as_slice()
     {
-        let condition = call("nullif", vec![(**arg).clone(), Expr::value(Value::Boolean(false))]);
+        let condition = call(
+            "nullif",
+            vec![(**arg).clone(), Expr::value(Value::Boolean(false))],
+        );
         let mut count = function.clone();
         count.name = ObjectName::from(vec![Ident::new("count")]);
         count.args = match call("count", vec![condition]) {

@@ -41,7 +41,12 @@ async fn rows(sql: &str) -> Result<Vec<Vec<String>>, String> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
             .collect();
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     Ok(out)
@@ -72,9 +77,7 @@ async fn column(expr: &str, values: &[&str]) -> Vec<String> {
 }
 
 async fn fails(expr: &str) -> String {
-    rows(&format!("SELECT {expr}"))
-        .await
-        .expect_err(expr)
+    rows(&format!("SELECT {expr}")).await.expect_err(expr)
 }
 
 #[test]
@@ -91,7 +94,10 @@ async fn json_functions() {
     assert_eq!(value(&format!("JSON_VALUE({json}, '$.n')")).await, "7");
     assert_eq!(value(&format!("JSON_VALUE({json}, \"$.s\")")).await, "hi");
     assert_eq!(value(&format!("JSON_VALUE({json}, '$.o')")).await, "NULL");
-    assert_eq!(value(&format!("JSON_VALUE({json}, '$.missing')")).await, "NULL");
+    assert_eq!(
+        value(&format!("JSON_VALUE({json}, '$.missing')")).await,
+        "NULL"
+    );
     assert_eq!(value("JSON_VALUE(NULL, '$.a')").await, "NULL");
     assert_eq!(value("JSON_VALUE('\"x\"')").await, "x");
     assert_eq!(
@@ -102,7 +108,10 @@ async fn json_functions() {
         value(&format!("JSON_QUERY_ARRAY({json}, '$.o.p')")).await,
         r#"[1, "two", null]"#
     );
-    assert_eq!(value(&format!("JSON_QUERY_ARRAY({json}, '$.s')")).await, "NULL");
+    assert_eq!(
+        value(&format!("JSON_QUERY_ARRAY({json}, '$.s')")).await,
+        "NULL"
+    );
     assert_eq!(
         value(&format!("JSON_VALUE_ARRAY({json}, '$.o.p')")).await,
         "[1, two, NULL]"
@@ -113,14 +122,26 @@ async fn json_functions() {
         "an array holding an array"
     );
     assert_eq!(
-        column("JSON_VALUE(x, '$.a')", &[r#"'{"a": 1}'"#, "NULL", "'not json'", r#"'{"a": "b"}'"#]).await,
+        column(
+            "JSON_VALUE(x, '$.a')",
+            &[r#"'{"a": 1}'"#, "NULL", "'not json'", r#"'{"a": "b"}'"#]
+        )
+        .await,
         ["1", "NULL", "NULL", "b"]
     );
     assert_eq!(
-        column("ARRAY_LENGTH(JSON_QUERY_ARRAY(x))", &["'[1, 2]'", "NULL", "'{}'"]).await,
+        column(
+            "ARRAY_LENGTH(JSON_QUERY_ARRAY(x))",
+            &["'[1, 2]'", "NULL", "'{}'"]
+        )
+        .await,
         ["2", "NULL", "NULL"]
     );
-    assert!(fails("JSON_VALUE('{}', 'a.b')").await.contains("invalid JSONPath"));
+    assert!(
+        fails("JSON_VALUE('{}', 'a.b')")
+            .await
+            .contains("invalid JSONPath")
+    );
 }
 
 #[tokio::test]
@@ -147,23 +168,39 @@ async fn timestamps() {
     for (text, expected) in [
         ("'2026-01-02 03:04:05+00'", "2026-01-02T03:04:05Z"),
         ("'2026-01-02T03:04:05Z'", "2026-01-02T03:04:05Z"),
-        ("'2026-01-02 03:04:05.123456 UTC'", "2026-01-02T03:04:05.123456Z"),
+        (
+            "'2026-01-02 03:04:05.123456 UTC'",
+            "2026-01-02T03:04:05.123456Z",
+        ),
         ("'2026-01-02 03:04:05-02:00'", "2026-01-02T05:04:05Z"),
         ("'2026-01-02'", "2026-01-02T00:00:00Z"),
-        ("'2026-01-02 03:04:05', 'America/Los_Angeles'", "2026-01-02T11:04:05Z"),
+        (
+            "'2026-01-02 03:04:05', 'America/Los_Angeles'",
+            "2026-01-02T11:04:05Z",
+        ),
         ("NULL", "NULL"),
     ] {
-        assert_eq!(value(&format!("TIMESTAMP({text})")).await, expected, "{text}");
+        assert_eq!(
+            value(&format!("TIMESTAMP({text})")).await,
+            expected,
+            "{text}"
+        );
     }
     assert_eq!(
         value("TIMESTAMP '2026-01-02 03:04:05+00'").await,
         "2026-01-02T03:04:05Z"
     );
-    assert!(fails("TIMESTAMP('soon')").await.contains("invalid timestamp"));
+    assert!(
+        fails("TIMESTAMP('soon')")
+            .await
+            .contains("invalid timestamp")
+    );
     let now = value("CURRENT_TIMESTAMP()").await;
     assert!(now.starts_with("20") && now.ends_with('Z'), "{now}");
     assert_eq!(
-        rows("SELECT CURRENT_TIMESTAMP() = CURRENT_TIMESTAMP()").await.unwrap()[0][0],
+        rows("SELECT CURRENT_TIMESTAMP() = CURRENT_TIMESTAMP()")
+            .await
+            .unwrap()[0][0],
         "true"
     );
     let t = "TIMESTAMP '2026-01-07 13:45:30.5+00'"; // a Wednesday
@@ -194,7 +231,10 @@ async fn timestamps() {
         "2026-01-06T13:45:30.500Z"
     );
     assert_eq!(
-        value(&format!("TIMESTAMP_DIFF({t}, TIMESTAMP '2026-01-07 00:00:00+00', MINUTE)")).await,
+        value(&format!(
+            "TIMESTAMP_DIFF({t}, TIMESTAMP '2026-01-07 00:00:00+00', MINUTE)"
+        ))
+        .await,
         "825"
     );
     assert_eq!(value(&format!("DATE({t})")).await, "2026-01-07");
@@ -220,7 +260,10 @@ async fn timestamps() {
         "2026-01-07 13:45:30.500 UTC"
     );
     assert_eq!(
-        value(&format!("FORMAT_TIMESTAMP('%F %T', {t}, 'America/New_York')")).await,
+        value(&format!(
+            "FORMAT_TIMESTAMP('%F %T', {t}, 'America/New_York')"
+        ))
+        .await,
         "2026-01-07 08:45:30"
     );
     assert_eq!(
@@ -235,7 +278,11 @@ async fn timestamps() {
         value("PARSE_TIMESTAMP('%FT%T%Ez', '2026-01-02T03:04:05+01:00')").await,
         "2026-01-02T02:04:05Z"
     );
-    assert!(fails("PARSE_TIMESTAMP('%Y', 'x')").await.contains("does not match"));
+    assert!(
+        fails("PARSE_TIMESTAMP('%Y', 'x')")
+            .await
+            .contains("does not match")
+    );
     assert_eq!(
         column(
             "TIMESTAMP_TRUNC(TIMESTAMP(x), HOUR)",
@@ -258,7 +305,10 @@ async fn numbers_and_hashes() {
     assert!(fails("MOD(1, 0)").await.contains("division by zero"));
     assert_eq!(value("SAFE_DIVIDE(1, 0)").await, "NULL");
     assert_eq!(value("SAFE_DIVIDE(3, 2)").await, "1.5");
-    assert_eq!(value("FARM_FINGERPRINT('alphabet')").await, "-2427165924636348523");
+    assert_eq!(
+        value("FARM_FINGERPRINT('alphabet')").await,
+        "-2427165924636348523"
+    );
     assert_eq!(value("FARM_FINGERPRINT(NULL)").await, "NULL");
     assert_eq!(
         column(
@@ -269,7 +319,11 @@ async fn numbers_and_hashes() {
         ["-1541654101129638711", "NULL"]
     );
     assert_eq!(
-        column("ABS(MOD(FARM_FINGERPRINT(CAST(x AS STRING)), 4))", &["1", "2", "3"]).await,
+        column(
+            "ABS(MOD(FARM_FINGERPRINT(CAST(x AS STRING)), 4))",
+            &["1", "2", "3"]
+        )
+        .await,
         column("ABS(MOD(FARM_FINGERPRINT(x), 4))", &["'1'", "'2'", "'3'"]).await,
     );
 }
@@ -302,10 +356,15 @@ async fn unnest_forms() {
         [["1"]]
     );
     assert_eq!(
-        rows("SELECT 1 WHERE 3 NOT IN UNNEST([1, 2])").await.unwrap(),
+        rows("SELECT 1 WHERE 3 NOT IN UNNEST([1, 2])")
+            .await
+            .unwrap(),
         [["1"]]
     );
-    assert_eq!(rows("SELECT 1 WHERE 3 IN UNNEST([])").await.unwrap().len(), 0);
+    assert_eq!(
+        rows("SELECT 1 WHERE 3 IN UNNEST([])").await.unwrap().len(),
+        0
+    );
     assert_eq!(
         rows("SELECT id FROM UNNEST(['a', 'b']) AS id ORDER BY id")
             .await
@@ -313,4 +372,3 @@ async fn unnest_forms() {
         [["a"], ["b"]]
     );
 }
-

@@ -3,14 +3,12 @@
 
 use std::sync::Arc;
 
+use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
-use arrow::array::timezone::Tz;
 use arrow::compute::kernels::cast_utils::string_to_datetime;
-use arrow::datatypes::{
-    DataType, Date32Type, TimeUnit, TimestampMicrosecondType,
-};
+use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
@@ -33,7 +31,12 @@ pub fn functions() -> Vec<ScalarUDF> {
     vec![
         function(
             "timestamp",
-            vec![vec![text()], vec![text(), text()], vec![DataType::Date32], vec![ts()]],
+            vec![
+                vec![text()],
+                vec![text(), text()],
+                vec![DataType::Date32],
+                vec![ts()],
+            ],
             ts(),
             |args| to_timestamp(args, false),
         ),
@@ -101,7 +104,7 @@ fn time_zone(function: &str, name: &str) -> Result<Tz> {
 }
 
 /// The optional time zone argument at `index`, UTC when absent.
-fn zone_argument<'a>(args: &'a [ArrayRef], index: usize) -> Option<&'a StringArray> {
+fn zone_argument(args: &[ArrayRef], index: usize) -> Option<&StringArray> {
     args.get(index).map(|a| a.as_string::<i32>())
 }
 
@@ -332,9 +335,7 @@ fn date(args: &[ArrayRef]) -> Result<ArrayRef> {
         }
         _ => {
             let ts = input.as_primitive::<TimestampMicrosecondType>();
-            ts.unary(|micros| {
-                i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX)
-            })
+            ts.unary(|micros| i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX))
         }
     };
     Ok(Arc::new(out))

@@ -27,21 +27,25 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, visit_relations, visit_relations_mut};
+use datafusion::sql::sqlparser::ast::{
+    ObjectName, ObjectNamePart, visit_relations, visit_relations_mut,
+};
 use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 use futures::{StreamExt, TryStreamExt};
 
 use super::ddl::TableLayout;
-use super::{BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions};
+use super::{
+    BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions,
+};
 use crate::schema::events_schema;
 use crate::store::layout::{EVENTS_TABLE, Layout};
 use crate::store::{EventStore, StoreError, read_snapshot};
@@ -174,7 +178,10 @@ impl LocalWarehouse {
             .map_err(|e| StoreError::io(format!("listing the table {}", table.name), e))?;
         match parquet_table(&files, &schema)? {
             Some(parquet) => ctx.register_table(table.name, parquet)?,
-            None => ctx.register_table(table.name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?,
+            None => ctx.register_table(
+                table.name,
+                Arc::new(MemTable::try_new(schema, vec![vec![]])?),
+            )?,
         };
         Ok(())
     }

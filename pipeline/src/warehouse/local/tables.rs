@@ -66,19 +66,19 @@ pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 /// losing anything.
 fn widens(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
-    match (from, to) {
-        (Null, _) => true,
-        (Utf8View | LargeUtf8, Utf8) => true,
-        (Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32, Int64) => true,
-        (Float16 | Float32, Float64) => true,
-        (Timestamp(_, _), Timestamp(_, _)) => true,
-        _ => false,
-    }
+    matches!(
+        (from, to),
+        (Null, _)
+            | (Utf8View | LargeUtf8, Utf8)
+            | (Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32, Int64)
+            | (Float16 | Float32, Float64)
+            | (Timestamp(_, _), Timestamp(_, _))
+    )
 }
 
 /// `batch` with exactly the columns of `schema`, matched by name: a missing nullable column is
 /// NULL, and lossless type differences (string views, narrower integers, other timestamp units)
-/// are cast.
+/// are cast (nanosecond timestamps are truncated to microseconds, the precision BigQuery keeps).
 ///
 /// # Errors
 /// [`WarehouseError::RowsRefused`] naming the column: unknown, missing and NOT NULL, of another
@@ -131,7 +131,10 @@ pub fn conform(
         if !field.is_nullable() && column.null_count() > 0 {
             return Err(refused(
                 column.null_count(),
-                format!("column {} is NOT NULL but some rows hold NULL", field.name()),
+                format!(
+                    "column {} is NOT NULL but some rows hold NULL",
+                    field.name()
+                ),
             ));
         }
         columns.push(column);

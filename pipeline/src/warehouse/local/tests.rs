@@ -90,7 +90,10 @@ async fn binds_parameters_of_every_type() {
     assert_eq!(text_cells(&result, 0), [Some("it's".to_owned())]);
     assert_eq!(text_cells(&result, 1), [Some("-41".to_owned())]);
     assert_eq!(text_cells(&result, 2), [Some("false".to_owned())]);
-    assert_eq!(text_cells(&result, 3), [Some("2026-01-02T03:04:05Z".to_owned())]);
+    assert_eq!(
+        text_cells(&result, 3),
+        [Some("2026-01-02T03:04:05Z".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -136,7 +139,10 @@ async fn binds_arrays_for_in_unnest_and_from_unnest() {
 async fn a_missing_parameter_is_named() {
     let (_dir, warehouse) = open().await;
     let error = warehouse
-        .query("SELECT @present, @absent", &Params::new().with("present", ParamValue::Int64(1)))
+        .query(
+            "SELECT @present, @absent",
+            &Params::new().with("present", ParamValue::Int64(1)),
+        )
         .await
         .unwrap_err();
     match error {
@@ -153,7 +159,12 @@ async fn every_table_is_there_when_empty() {
         let result = warehouse.query(&sql, &Params::new()).await.unwrap();
         assert_eq!(result.num_rows(), 0, "{table}");
         let expected = TableLayout::parse(table).unwrap().arrow_schema();
-        let names = |s: &SchemaRef| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+        let names = |s: &SchemaRef| {
+            s.fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&result.schema), names(&expected), "{table}");
     }
     let params = Params::new()
@@ -180,11 +191,17 @@ async fn appended_rows_are_durable_files_seen_by_later_queries() {
         .await
         .unwrap();
     warehouse
-        .append(&WATERMARKS, watermark_rows(&[("leech", "0/1", "2026-01-02T00:00:00Z")]))
+        .append(
+            &WATERMARKS,
+            watermark_rows(&[("leech", "0/1", "2026-01-02T00:00:00Z")]),
+        )
         .await
         .unwrap();
     let result = warehouse.query(LATEST_WATERMARK, &params).await.unwrap();
-    assert_eq!(text_cells(&result, 0), [Some("2026-01-02T00:00:00Z".to_owned())]);
+    assert_eq!(
+        text_cells(&result, 0),
+        [Some("2026-01-02T00:00:00Z".to_owned())]
+    );
 
     let files = tables::list_files(&dir.path().join("tables/watermarks")).unwrap();
     assert_eq!(files.len(), 2, "one file per append: {files:?}");
@@ -192,14 +209,20 @@ async fn appended_rows_are_durable_files_seen_by_later_queries() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(all.iter().all(|n| n.ends_with(".parquet")), "no leftovers: {all:?}");
+    assert!(
+        all.iter().all(|n| n.ends_with(".parquet")),
+        "no leftovers: {all:?}"
+    );
     let reader = parquet::file::serialized_reader::SerializedFileReader::new(
         std::fs::File::open(&files[0]).unwrap(),
     )
     .unwrap();
     use parquet::file::reader::FileReader;
     let column = reader.metadata().row_group(0).column(0).compression();
-    assert!(matches!(column, parquet::basic::Compression::ZSTD(_)), "{column:?}");
+    assert!(
+        matches!(column, parquet::basic::Compression::ZSTD(_)),
+        "{column:?}"
+    );
 
     // A second warehouse over the same directory (another process) sees them too, and
     // BigQuery-qualified names read the local table.
@@ -305,7 +328,11 @@ async fn day_partitioned_tables_and_column_matching() {
     let wrong = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
-            Field::new("at", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), false),
+            Field::new(
+                "at",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                false,
+            ),
         ])),
         vec![
             Arc::new(Int64Array::from(vec![1])),
@@ -314,7 +341,10 @@ async fn day_partitioned_tables_and_column_matching() {
     )
     .unwrap();
     let message = refused(wrong).await;
-    assert!(message.contains("column id is Utf8 in the table but Int64"), "{message}");
+    assert!(
+        message.contains("column id is Utf8 in the table but Int64"),
+        "{message}"
+    );
     let unknown = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("bogus", DataType::Utf8, true)])),
         vec![Arc::new(StringArray::from(vec![Some("x")]))],
@@ -324,7 +354,11 @@ async fn day_partitioned_tables_and_column_matching() {
     let null_id = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, true),
-            Field::new("at", DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None), false),
+            Field::new(
+                "at",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                false,
+            ),
         ])),
         vec![
             Arc::new(StringArray::from(vec![None::<&str>])),
@@ -341,7 +375,11 @@ async fn day_partitioned_tables_and_column_matching() {
         .query("SELECT COUNT(*) FROM daily_test", &Params::new())
         .await
         .unwrap();
-    assert_eq!(text_cells(&count, 0), [Some("3".into())], "refused rows are not stored");
+    assert_eq!(
+        text_cells(&count, 0),
+        [Some("3".into())],
+        "refused rows are not stored"
+    );
 }
 
 #[tokio::test]
@@ -369,7 +407,10 @@ async fn concurrent_appends_never_collide() {
     let files = tables::list_files(&dir.path().join("tables/watermarks")).unwrap();
     assert_eq!(files.len(), 16);
     let result = warehouse
-        .query("SELECT COUNT(DISTINCT pipeline) FROM watermarks", &Params::new())
+        .query(
+            "SELECT COUNT(DISTINCT pipeline) FROM watermarks",
+            &Params::new(),
+        )
         .await
         .unwrap();
     assert_eq!(text_cells(&result, 0), [Some("16".into())]);
@@ -386,23 +427,36 @@ async fn streams_batches() {
         .await
         .unwrap();
     let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
-    assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 10_000);
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        10_000
+    );
 }
 
 #[tokio::test]
 async fn the_shard_predicate_splits_rows_exactly_once() {
     let (_dir, warehouse) = open().await;
     let rows: Vec<(String, String)> = (0..200)
-        .map(|i| (format!("p{i}"), format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60)))
+        .map(|i| {
+            (
+                format!("p{i}"),
+                format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60),
+            )
+        })
         .collect();
-    let borrowed: Vec<(&str, &str, &str)> =
-        rows.iter().map(|(p, t)| (p.as_str(), "0/1", t.as_str())).collect();
+    let borrowed: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|(p, t)| (p.as_str(), "0/1", t.as_str()))
+        .collect();
     warehouse
         .append(&WATERMARKS, watermark_rows(&borrowed))
         .await
         .unwrap();
     let sql = SOURCE_WINDOW
-        .replace("${source}", "SELECT pipeline, watermark FROM ${dataset}watermarks")
+        .replace(
+            "${source}",
+            "SELECT pipeline, watermark FROM ${dataset}watermarks",
+        )
         .replace("${key}", "pipeline")
         .replace("${time}", "watermark");
     let mut seen = Vec::new();
@@ -415,7 +469,11 @@ async fn the_shard_predicate_splits_rows_exactly_once() {
                 ParamValue::Timestamp(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
             );
         let result = warehouse.query(&sql, &params).await.unwrap();
-        assert!(result.num_rows() > 30, "shard {shard}: {}", result.num_rows());
+        assert!(
+            result.num_rows() > 30,
+            "shard {shard}: {}",
+            result.num_rows()
+        );
         seen.extend(text_cells(&result, 0).into_iter().flatten());
     }
     seen.sort();
@@ -427,7 +485,8 @@ async fn the_shard_predicate_splits_rows_exactly_once() {
 fn event_batch(ids: &[&str]) -> RecordBatch {
     let mut builder = EventBatchBuilder::new();
     for id in ids {
-        let payload = format!(r#"{{"action":"opened","repository":{{"full_name":"o/{id}","id":1}}}}"#);
+        let payload =
+            format!(r#"{{"action":"opened","repository":{{"full_name":"o/{id}","id":1}}}}"#);
         let event = crate::event::Event {
             headers: crate::event::DeliveryHeaders {
                 delivery_id: (*id).to_owned(),
@@ -458,7 +517,9 @@ async fn events_are_appended_through_the_store_only() {
     assert!(error.to_string().contains("gma serve"), "{error}");
 
     let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-    let writer = LocalWarehouse::with_event_store(Arc::clone(&store)).await.unwrap();
+    let writer = LocalWarehouse::with_event_store(Arc::clone(&store))
+        .await
+        .unwrap();
     writer
         .append(&crate::sql::EVENTS, event_batch(&["d1", "d2"]))
         .await
@@ -479,6 +540,10 @@ async fn events_are_appended_through_the_store_only() {
         [Some("d1".into()), Some("d2".into()), Some("d3".into())],
         "deduplicated on delivery_id"
     );
-    assert_eq!(text_cells(&result, 1)[0].as_deref(), Some("o/d1"), "lifted again");
+    assert_eq!(
+        text_cells(&result, 1)[0].as_deref(),
+        Some("o/d1"),
+        "lifted again"
+    );
     store.close().await;
 }
