@@ -37,7 +37,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    ObjectName, ObjectNamePart, visit_relations, visit_relations_mut,
+    ObjectName, ObjectNamePart, Statement as SqlStatement, visit_relations, visit_relations_mut,
 };
 use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 use futures::{StreamExt, TryStreamExt};
@@ -122,14 +122,14 @@ impl LocalWarehouse {
         };
         let known = self.known_tables();
         let mut used = BTreeSet::new();
-        if let DFStatement::Statement(inner) = &mut statement {
+        if let Some(inner) = sql_statement(&mut statement) {
             params::bind(inner, params)?;
             bigquery_functions::rewrite(inner);
-            let _ = visit_relations_mut(&mut **inner, |name| {
+            let _ = visit_relations_mut(&mut *inner, |name| {
                 unqualify(name, &known);
                 ControlFlow::<()>::Continue(())
             });
-            let _ = visit_relations(&**inner, |name| {
+            let _ = visit_relations(&*inner, |name| {
                 if let [part] = name.0.as_slice()
                     && let Some(ident) = part.as_ident()
                 {
@@ -204,6 +204,15 @@ impl LocalWarehouse {
             .try_collect::<Vec<_>>()
             .await?;
         Ok(())
+    }
+}
+
+/// The SQL statement of `statement`, also inside `EXPLAIN`.
+fn sql_statement(statement: &mut DFStatement) -> Option<&mut SqlStatement> {
+    match statement {
+        DFStatement::Statement(inner) => Some(inner),
+        DFStatement::Explain(explain) => sql_statement(&mut explain.statement),
+        _ => None,
     }
 }
 

@@ -547,3 +547,16 @@ async fn events_are_appended_through_the_store_only() {
     );
     store.close().await;
 }
+
+#[tokio::test]
+async fn explain_binds_and_rewrites_too() {
+    let (_dir, warehouse) = open().await;
+    let result = warehouse
+        .query(
+            "EXPLAIN SELECT COUNT(*) FROM `p.d.watermarks` WHERE pipeline = @p AND TIMESTAMP_DIFF(watermark, updated, SECOND) > 0",
+            &Params::new().with("p", ParamValue::String("leech".into())),
+        )
+        .await
+        .unwrap();
+    assert!(result.num_rows() > 0);
+}
