@@ -249,6 +249,25 @@ const LITERALS: &[&str] = &[
     "GENERATE_UUID() = GENERATE_UUID()",
     "3 IN UNNEST([1, 2, 3])",
     "3 NOT IN UNNEST([1, 2])",
+    // More of BigQuery's functions views use, provided by aliases and rewrites
+    "DATE_TRUNC(DATE '2026-01-07', MONTH)",
+    "DATE_TRUNC(DATE '2026-01-07', WEEK)",
+    "DATE_ADD(DATE '2026-01-07', INTERVAL 3 DAY)",
+    "TIMESTAMP_ADD(TIMESTAMP '2026-01-07 13:45:30+00', INTERVAL -2 HOUR)",
+    "EXTRACT(HOUR FROM TIMESTAMP '2026-01-07 13:45:30+00')",
+    "EXTRACT(YEAR FROM DATE '2026-01-07')",
+    "IF(1 > 0, 'a', 'b')",
+    "IFNULL(NULL, 'x')",
+    "REGEXP_CONTAINS('abc', r'b')",
+    "ARRAY_LENGTH(SPLIT('a,b,c', ','))",
+    "DIV(7, 2)",
+    "DIV(-7, 2)",
+    "UNIX_SECONDS(TIMESTAMP '2026-01-07 13:45:30.9+00')",
+    "UNIX_MILLIS(TIMESTAMP '2026-01-07 13:45:30.9+00')",
+    "UNIX_MICROS(TIMESTAMP '2026-01-07 13:45:30.9+00')",
+    "TIMESTAMP_SECONDS(1767793530)",
+    "TIMESTAMP_MILLIS(1767793530123)",
+    "TIMESTAMP_MICROS(1767793530123456)",
 ];
 
 /// Expressions over the columns of [`TABLE`], compared row by row (ordered by `i`).
@@ -277,6 +296,9 @@ const COLUMNS: &[&str] = &[
     "STARTS_WITH(s, 'alpha')",
     "CONCAT(s, '-', CAST(n AS STRING))",
     "n IN UNNEST([7, -7])",
+    "IF(b, s, 'no')",
+    "DATE_TRUNC(d, MONTH)",
+    "UNIX_SECONDS(ts)",
 ];
 
 /// Aggregates over [`TABLE`].
@@ -286,6 +308,8 @@ const AGGREGATES: &[&str] = &[
     "LOGICAL_OR(b)",
     "LOGICAL_AND(b)",
     "LOGICAL_AND(n IS NOT NULL)",
+    "APPROX_COUNT_DISTINCT(s)",
+    "STRING_AGG(s, ',' ORDER BY s)",
 ];
 
 /// Where bqemulator's answer is not BigQuery's: the expression, BigQuery's result as documented
@@ -343,6 +367,17 @@ const EMULATOR_DIFFERS: &[(&str, &str, &str)] = &[
         r#"[["1767341045000000"]]"#,
         "PARSE_TIMESTAMP reads a text without a zone in its time_zone argument (03:04:05 in New \
          York is 08:04:05 UTC); the emulator ignores the argument",
+    ),
+    (
+        "UNIX_SECONDS(TIMESTAMP '2026-01-07 13:45:30.9+00')",
+        r#"[["1767793530"]]"#,
+        "UNIX_SECONDS 'truncates higher levels of precision by rounding down to the beginning of \
+         the second'; the emulator rounds to the nearest second",
+    ),
+    (
+        "DATE_TRUNC(d, MONTH)",
+        r#"[["1", "2026-01-01"], ["2", null], ["3", "2025-12-01"]]"#,
+        "DATE_TRUNC of a DATE is a DATE; the emulator returns a DATETIME",
     ),
 ];
 

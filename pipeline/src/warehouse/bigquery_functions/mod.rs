@@ -4,7 +4,8 @@
 //! BigQuery, each written with BigQuery's semantics (NULL in, NULL out; NULL on a JSON path that
 //! matches nothing; MOD with the sign of the dividend; FARM_FINGERPRINT's exact values).
 //! [`register_all`] registers them with a few aliases of DataFusion's own functions
-//! (`GENERATE_UUID`, `LOGICAL_OR`, `LOGICAL_AND`). BigQuery syntax that DataFusion parses but
+//! (`GENERATE_UUID`, `LOGICAL_OR`, `LOGICAL_AND`, `APPROX_COUNT_DISTINCT`, `REGEXP_CONTAINS`,
+//! `SPLIT`). BigQuery syntax that DataFusion parses but
 //! plans differently is rewritten on the AST by [`rewrite`] before planning.
 //!
 //! To add a function: write it in the module of its kind with [`udf::function`] (lowercase
@@ -21,9 +22,12 @@ pub mod udf;
 #[cfg(test)]
 mod tests;
 
+use datafusion::functions::regex::regexp_like;
 use datafusion::functions::string::uuid;
+use datafusion::functions_aggregate::approx_distinct::approx_distinct_udaf;
 use datafusion::functions_aggregate::bool_and_or::{bool_and_udaf, bool_or_udaf};
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::functions_nested::string::string_to_array_udf;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use rewrite::{call, rewrite, string};
@@ -42,12 +46,12 @@ pub fn register_all(ctx: &SessionContext) {
     for function in functions() {
         ctx.register_udf(function);
     }
-    ctx.register_udf(uuid().as_ref().clone().with_aliases(["generate_uuid"]));
-    ctx.register_udaf(bool_or_udaf().as_ref().clone().with_aliases(["logical_or"]));
-    ctx.register_udaf(
-        bool_and_udaf()
-            .as_ref()
-            .clone()
-            .with_aliases(["logical_and"]),
-    );
+    let alias = |udf: &ScalarUDF, name: &'static str| udf.clone().with_aliases([name]);
+    ctx.register_udf(alias(&uuid(), "generate_uuid"));
+    ctx.register_udf(alias(&regexp_like(), "regexp_contains"));
+    ctx.register_udf(alias(&string_to_array_udf(), "split"));
+    let alias = |udaf: &AggregateUDF, name: &'static str| udaf.clone().with_aliases([name]);
+    ctx.register_udaf(alias(&bool_or_udaf(), "logical_or"));
+    ctx.register_udaf(alias(&bool_and_udaf(), "logical_and"));
+    ctx.register_udaf(alias(&approx_distinct_udaf(), "approx_count_distinct"));
 }

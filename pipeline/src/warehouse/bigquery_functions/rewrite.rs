@@ -7,15 +7,20 @@
 //!   `SAFE_CAST` becomes `TRY_CAST`; a cast to TIMESTAMP and a `TIMESTAMP '...'` literal become
 //!   the `timestamp` function, so they have BigQuery's type (µs, UTC) and parsing;
 //! - `TIMESTAMP_ADD(t, INTERVAL n unit)` / `_SUB` (and `DATE_ADD` / `DATE_SUB`) become `t ± INTERVAL`;
-//! - `COUNTIF(x)` becomes `COUNT(NULLIF(x, FALSE))`;
+//! - `COUNTIF(x)` becomes `COUNT(NULLIF(x, FALSE))`, `IF(c, a, b)` a `CASE`, `DIV(x, y)` the
+//!   integer division `x / y`;
+//! - BigQuery's `DATE_TRUNC(date, MONTH)` (DataFusion's `date_trunc` takes the part first)
+//!   becomes `DATE(TIMESTAMP_TRUNC(TIMESTAMP(date), 'MONTH'))`;
 //! - `x IN UNNEST([a, b])` becomes `x IN (a, b)` and `x IN UNNEST(array)` becomes
 //!   `array_has(array, x)`;
-//! - `FROM UNNEST(array) AS v` names its column `v`, as BigQuery does.
+//! - `FROM UNNEST(array) AS v` names its column `v`, as BigQuery does;
+//! - raw (`r'\d+'`) and triple-quoted string literals become plain ones.
 
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
+    BinaryOperator, CaseWhen, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
     FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
     TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
@@ -128,6 +133,18 @@ fn rewrite_expr(expr: &mut Expr) {
                 _ => {}
             }
         }
+        Expr::Value(value) => {
+            // BigQuery's raw (r'…') and triple-quoted strings are plain strings to DataFusion.
+            if let Value::SingleQuotedRawStringLiteral(text)
+            | Value::DoubleQuotedRawStringLiteral(text)
+            | Value::TripleSingleQuotedRawStringLiteral(text)
+            | Value::TripleDoubleQuotedRawStringLiteral(text)
+            | Value::TripleSingleQuotedString(text)
+            | Value::TripleDoubleQuotedString(text) = &value.value
+            {
+                value.value = Value::SingleQuotedString(text.clone());
+            }
+        }
         Expr::TypedString(typed) if matches!(typed.data_type, DataType::Timestamp(..)) => {
             *expr = call("timestamp", vec![Expr::Value(typed.value.clone())]);
         }
@@ -162,6 +179,15 @@ fn rewrite_expr(expr: &mut Expr) {
     }
 }
 
+/// Whether `expr` is a bare date part: `MONTH`, or `WEEK(MONDAY)`.
+fn is_date_part(expr: &Expr) -> bool {
+    match expr {
+        Expr::Identifier(_) => true,
+        Expr::Function(f) => f.name.to_string().eq_ignore_ascii_case("week"),
+        _ => false,
+    }
+}
+
 fn rewrite_function(expr: &mut Expr) {
     let Expr::Function(function) = expr else {
         return;
@@ -173,7 +199,9 @@ fn rewrite_function(expr: &mut Expr) {
     {
         match &**arg {
             Expr::Identifier(ident) => **arg = string(ident.value.to_ascii_uppercase()),
-            Expr::Function(part) => **arg = string(part.to_string().to_ascii_uppercase()),
+            Expr::Function(part) if is_date_part(arg) => {
+                **arg = string(part.to_string().to_ascii_uppercase())
+            }
             _ => {}
         }
         return;
@@ -192,6 +220,49 @@ fn rewrite_function(expr: &mut Expr) {
             left: Box::new(Expr::Nested(Box::new(left))),
             op,
             right: Box::new(right),
+        }));
+        return;
+    }
+    if name == "date_trunc"
+        && let Some(args) = plain_args(function)
+        && let [date, part] = args.as_slice()
+        && is_date_part(part)
+    {
+        let part = match &**part {
+            Expr::Identifier(ident) => ident.value.to_ascii_uppercase(),
+            other => other.to_string().to_ascii_uppercase(),
+        };
+        let timestamp = call("timestamp", vec![(**date).clone()]);
+        *expr = call(
+            "date",
+            vec![call("timestamp_trunc", vec![timestamp, string(part)])],
+        );
+        return;
+    }
+    if name == "if"
+        && let Some(args) = plain_args(function)
+        && let [condition, then, otherwise] = args.as_slice()
+    {
+        *expr = Expr::Case {
+            case_token: AttachedToken::empty(),
+            end_token: AttachedToken::empty(),
+            operand: None,
+            conditions: vec![CaseWhen {
+                condition: (**condition).clone(),
+                result: (**then).clone(),
+            }],
+            else_result: Some(Box::new((**otherwise).clone())),
+        };
+        return;
+    }
+    if name == "div"
+        && let Some(args) = plain_args(function)
+        && let [x, y] = args.as_slice()
+    {
+        *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new((**x).clone()))),
+            op: BinaryOperator::Divide,
+            right: Box::new(Expr::Nested(Box::new((**y).clone()))),
         }));
         return;
     }

@@ -372,3 +372,51 @@ async fn unnest_forms() {
         [["a"], ["b"]]
     );
 }
+
+#[tokio::test]
+async fn more_of_bigquerys_syntax() {
+    assert_eq!(value("IF(1 > 0, 'a', 'b')").await, "a");
+    assert_eq!(
+        column("IF(x > 1, 'big', 'small')", &["1", "2", "NULL"]).await,
+        ["small", "big", "small"]
+    );
+    assert_eq!(value("DIV(-7, 2)").await, "-3");
+    assert!(fails("DIV(1, 0)").await.contains("Divide by zero"));
+    assert_eq!(
+        value("DATE_TRUNC(DATE '2026-05-17', QUARTER)").await,
+        "2026-04-01"
+    );
+    assert_eq!(
+        column(
+            "DATE_TRUNC(x, WEEK(MONDAY))",
+            &["DATE '2026-01-07'", "NULL"]
+        )
+        .await,
+        ["2026-01-05", "NULL"]
+    );
+    assert_eq!(
+        value("date_trunc('month', TIMESTAMP '2026-05-17 10:00:00+00')").await,
+        "2026-05-01T00:00:00Z",
+        "DataFusion's own argument order still works"
+    );
+    assert_eq!(value(r"REGEXP_CONTAINS('a1', r'\d')").await, "true");
+    assert_eq!(value("ARRAY_LENGTH(SPLIT('a,b', ','))").await, "2");
+    assert_eq!(
+        value("UNIX_SECONDS(TIMESTAMP '1969-12-31 23:59:59.5+00')").await,
+        "-1",
+        "rounds down"
+    );
+    assert_eq!(
+        column(
+            "UNIX_MILLIS(TIMESTAMP_MILLIS(x))",
+            &["1767793530123", "NULL"]
+        )
+        .await,
+        ["1767793530123", "NULL"]
+    );
+    assert_eq!(value("TIMESTAMP_SECONDS(0)").await, "1970-01-01T00:00:00Z");
+    let r = rows("SELECT APPROX_COUNT_DISTINCT(x) FROM UNNEST([1, 1, 2]) AS x")
+        .await
+        .unwrap();
+    assert_eq!(r[0], ["2"]);
+}

@@ -71,6 +71,12 @@ pub fn functions() -> Vec<ScalarUDF> {
             DataType::Int64,
             timestamp_diff,
         ),
+        epoch_function("unix_seconds", false, 1_000_000),
+        epoch_function("unix_millis", false, 1_000),
+        epoch_function("unix_micros", false, 1),
+        epoch_function("timestamp_seconds", true, 1_000_000),
+        epoch_function("timestamp_millis", true, 1_000),
+        epoch_function("timestamp_micros", true, 1),
         function(
             "format_timestamp",
             vec![vec![text(), ts()], vec![text(), ts(), text()]],
@@ -419,6 +425,42 @@ fn timestamp_diff(args: &[ArrayRef]) -> Result<ArrayRef> {
         out.push(Some((a.value(i) - b.value(i)) / unit));
     }
     Ok(Arc::new(Int64Array::from(out)))
+}
+
+/// UNIX_SECONDS and the like (TIMESTAMP to whole units since the epoch, rounded down as in
+/// BigQuery) or, with `to_timestamp`, TIMESTAMP_SECONDS and the like (units to TIMESTAMP).
+fn epoch_function(name: &'static str, to_timestamp: bool, micros_per_unit: i64) -> ScalarUDF {
+    if to_timestamp {
+        function(
+            name,
+            vec![vec![DataType::Int64]],
+            timestamp_type(),
+            move |args: &[ArrayRef]| {
+                let units = args[0].as_primitive::<arrow::datatypes::Int64Type>();
+                let mut out = Vec::with_capacity(units.len());
+                for value in units {
+                    out.push(match value {
+                        Some(v) => Some(v.checked_mul(micros_per_unit).ok_or_else(|| {
+                            error(&name.to_ascii_uppercase(), format!("{v} is out of range"))
+                        })?),
+                        None => None,
+                    });
+                }
+                Ok(Arc::new(TimestampMicrosecondArray::from(out).with_timezone(UTC)) as ArrayRef)
+            },
+        )
+    } else {
+        function(
+            name,
+            vec![vec![timestamp_type()]],
+            DataType::Int64,
+            move |args: &[ArrayRef]| {
+                let ts = args[0].as_primitive::<TimestampMicrosecondType>();
+                let out: Int64Array = ts.unary(|m| m.div_euclid(micros_per_unit));
+                Ok(Arc::new(out) as ArrayRef)
+            },
+        )
+    }
 }
 
 /// Turns BigQuery's format elements into chrono's where they differ.
