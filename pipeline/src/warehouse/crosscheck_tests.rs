@@ -51,7 +51,11 @@ async fn bigquery(client: &reqwest::Client, sql: &str) -> Result<Rows, String> {
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
     if !status.is_success() || body.get("errors").is_some_and(|e| !e.is_null()) {
-        return Err(format!("{status}: {}", body.get("errors").unwrap_or(&body)));
+        let errors = body.get("errors").unwrap_or(&body).to_string();
+        return Err(format!(
+            "{status}: {}",
+            errors.chars().take(300).collect::<String>()
+        ));
     }
     let types: Vec<String> = body["schema"]["fields"]
         .as_array()
@@ -216,6 +220,10 @@ const LITERALS: &[&str] = &[
     "FORMAT_TIMESTAMP('%F', TIMESTAMP '2026-01-07 13:45:30+00')",
     "FORMAT_TIMESTAMP('%Y%m%d-%H', TIMESTAMP '2026-01-07 13:45:30+00')",
     "FORMAT_TIMESTAMP('%F %T', TIMESTAMP '2026-01-07 13:45:30+00', 'America/New_York')",
+    "FORMAT_TIMESTAMP('%H:%M:%E*S', TIMESTAMP '2026-01-07 13:45:30.25+00')",
+    "FORMAT_TIMESTAMP('%H:%M:%E*S', TIMESTAMP '2026-01-07 13:45:30+00')",
+    "PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%E*S%Ez', '2026-01-02T03:04:05.5+01:00')",
+    "PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%E*S%Ez', '2026-01-02T03:04:05+01:00')",
     "PARSE_TIMESTAMP('%Y-%m-%d %H:%M:%S', '2026-01-02 03:04:05')",
     "PARSE_TIMESTAMP('%Y%m%d', '20260102')",
     "PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%S', '2026-01-02T03:04:05', 'America/New_York')",
@@ -226,6 +234,13 @@ const LITERALS: &[&str] = &[
     "SAFE_CAST('12' AS INT64)",
     "CAST('12' AS INT64) + 1",
     "CAST(42 AS STRING)",
+    "CAST(-42 AS STRING)",
+    "CAST(TRUE AS STRING)",
+    "CAST(DATE '2026-01-07' AS STRING)",
+    "CAST(TIMESTAMP '2026-01-07 13:45:30+00' AS STRING)",
+    "CAST(TIMESTAMP '2026-01-07 13:45:30.25+00' AS STRING)",
+    "CAST(TIMESTAMP '2026-01-07 13:45:30.123456+00' AS STRING)",
+    "SAFE_CAST(12 AS STRING)",
     "CAST('2026-01-02 03:04:05+00' AS TIMESTAMP)",
     "SAFE_CAST('nope' AS TIMESTAMP)",
     // Numbers and hashes
@@ -299,6 +314,7 @@ const COLUMNS: &[&str] = &[
     "IF(b, s, 'no')",
     "DATE_TRUNC(d, MONTH)",
     "UNIX_SECONDS(ts)",
+    "CAST(ts AS STRING)",
 ];
 
 /// Aggregates over [`TABLE`].
@@ -378,6 +394,28 @@ const EMULATOR_DIFFERS: &[(&str, &str, &str)] = &[
         "DATE_TRUNC(d, MONTH)",
         r#"[["1", "2026-01-01"], ["2", null], ["3", "2025-12-01"]]"#,
         "DATE_TRUNC of a DATE is a DATE; the emulator returns a DATETIME",
+    ),
+    (
+        "FORMAT_TIMESTAMP('%H:%M:%E*S', TIMESTAMP '2026-01-07 13:45:30.25+00')",
+        r#"[["13:45:30.25"]]"#,
+        "%E*S is 'seconds with full fractional precision' (as in CAST(... AS STRING), which the \
+         emulator gets right); the emulator leaves %E*S unformatted",
+    ),
+    (
+        "FORMAT_TIMESTAMP('%H:%M:%E*S', TIMESTAMP '2026-01-07 13:45:30+00')",
+        r#"[["13:45:30"]]"#,
+        "%E*S as above, with no fraction to show",
+    ),
+    (
+        "PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%E*S%Ez', '2026-01-02T03:04:05.5+01:00')",
+        r#"[["1767319445500000"]]"#,
+        "%E*S reads seconds with any fraction and %Ez an offset +HH:MM; the emulator's parser \
+         fails on the pattern",
+    ),
+    (
+        "PARSE_TIMESTAMP('%Y-%m-%dT%H:%M:%E*S%Ez', '2026-01-02T03:04:05+01:00')",
+        r#"[["1767319445000000"]]"#,
+        "as above, without a fraction",
     ),
 ];
 

@@ -5,7 +5,8 @@
 //!   bare identifiers DataFusion would resolve as columns, become string literals;
 //! - BigQuery's type names in casts (`INT64`, `FLOAT64`, `BOOL`) become DataFusion's;
 //!   `SAFE_CAST` becomes `TRY_CAST`; a cast to TIMESTAMP and a `TIMESTAMP '...'` literal become
-//!   the `timestamp` function, so they have BigQuery's type (µs, UTC) and parsing;
+//!   the `timestamp` function, so they have BigQuery's type (µs, UTC) and parsing; a cast to
+//!   STRING gives BigQuery's text of a TIMESTAMP;
 //! - `TIMESTAMP_ADD(t, INTERVAL n unit)` / `_SUB` (and `DATE_ADD` / `DATE_SUB`) become `t ± INTERVAL`;
 //! - `COUNTIF(x)` becomes `COUNT(NULLIF(x, FALSE))`, `IF(c, a, b)` a `CASE`, `DIV(x, y)` the
 //!   integer division `x / y`;
@@ -25,6 +26,7 @@ use datafusion::sql::sqlparser::ast::{
     TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 
+use super::strings::CAST_TO_STRING;
 use super::time::SAFE_CAST_TO_TIMESTAMP;
 
 /// Functions whose date-part argument is a bare identifier in BigQuery, and its position.
@@ -121,6 +123,10 @@ fn rewrite_expr(expr: &mut Expr) {
                     "timestamp"
                 };
                 *expr = call(name, vec![(**inner).clone()]);
+                return;
+            }
+            if matches!(data_type, DataType::String(_)) {
+                *expr = call(CAST_TO_STRING, vec![(**inner).clone()]);
                 return;
             }
             if matches!(kind, CastKind::SafeCast) {

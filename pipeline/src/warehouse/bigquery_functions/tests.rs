@@ -158,6 +158,26 @@ async fn casts() {
     );
     assert_eq!(value("SAFE_CAST('nope' AS TIMESTAMP)").await, "NULL");
     assert_eq!(
+        column(
+            "CAST(x AS STRING)",
+            &[
+                "TIMESTAMP '2026-01-02 03:04:05.120+00'",
+                "TIMESTAMP '2026-01-02 03:04:05+00'",
+                "NULL"
+            ]
+        )
+        .await,
+        [
+            "2026-01-02 03:04:05.12+00",
+            "2026-01-02 03:04:05+00",
+            "NULL"
+        ]
+    );
+    assert_eq!(
+        value("CAST(DATE '2026-01-02' AS STRING)").await,
+        "2026-01-02"
+    );
+    assert_eq!(
         column("SAFE_CAST(x AS INT64)", &["'1'", "'a'", "NULL"]).await,
         ["1", "NULL", "NULL"]
     );

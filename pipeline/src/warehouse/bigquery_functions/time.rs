@@ -9,7 +9,7 @@ use arrow::array::{
 };
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::datatypes::{DataType, Date32Type, TimeUnit, TimestampMicrosecondType};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -463,7 +463,21 @@ fn epoch_function(name: &'static str, to_timestamp: bool, micros_per_unit: i64) 
     }
 }
 
-/// Turns BigQuery's format elements into chrono's where they differ.
+/// `%E*S` of BigQuery (cctz): the seconds with as many fractional digits as needed, trailing
+/// zeros removed (`05`, `05.25`, `05.123456`).
+pub fn seconds_with_fraction(time: &DateTime<Utc>) -> String {
+    let micros = time.timestamp_subsec_micros();
+    let mut text = format!("{:02}", time.second());
+    if micros != 0 {
+        let fraction = format!("{micros:06}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text
+}
+
+/// Turns BigQuery's format elements into chrono's where they differ (for parsing; formatting
+/// replaces `%E*S` first, see [`seconds_with_fraction`]).
 fn chrono_format(format: &str) -> String {
     format
         .replace("%E*S", "%S%.f")
@@ -486,7 +500,8 @@ fn format_timestamp(args: &[ArrayRef]) -> Result<ArrayRef> {
         };
         let time = utc(ts.value(row))
             .ok_or_else(|| error("FORMAT_TIMESTAMP", "timestamp out of range"))?;
-        let format = chrono_format(formats.value(row));
+        let seconds = seconds_with_fraction(&time.with_timezone(&zone).with_timezone(&Utc));
+        let format = chrono_format(&formats.value(row).replace("%E*S", &seconds));
         let is_utc = zones.is_none_or(|z| z.value(row).eq_ignore_ascii_case(UTC));
         let mut text = String::new();
         // chrono names UTC "UTC" (BigQuery's %Z) only through its own Utc zone.
