@@ -2,13 +2,33 @@
 //! (its log, its dedupe on `delivery_id`) like a delivery `gma serve` lands.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
+use crate::schema::events_schema;
 use crate::warehouse::WarehouseError;
 
-/// The events of `batch`, a batch already conformed to the events schema. The lifted columns
+/// The columns an append to `events` may carry: the events schema, with every column the store
+/// derives from the payload (the lifted ones, `payload_sha256`, `payload_size`) optional, as
+/// the store computes them again.
+pub fn input_schema() -> SchemaRef {
+    const REQUIRED: [&str; 4] = ["delivery_id", "signature", "received", "event"];
+    let fields: Vec<Field> = events_schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_nullable(!REQUIRED.contains(&f.name().as_str()))
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// The events of `batch`, a batch already conformed to [`input_schema`]. The lifted columns
 /// are lifted again from `payload`, so they always agree with it.
 ///
 /// # Errors

@@ -192,7 +192,7 @@ impl LocalWarehouse {
                 "the local events table is written by `gma serve` and `gma import`, which hold the data directory's lock; open the warehouse with LocalWarehouse::with_event_store to append to it".into(),
             ));
         };
-        let batch = tables::conform(EVENTS_TABLE, &events_schema(), &batch)?;
+        let batch = tables::conform(EVENTS_TABLE, &events::input_schema(), &batch)?;
         let events = events::to_events(EVENTS_TABLE, &batch)?;
         // Concurrent appends share the store's group commit.
         futures::stream::iter(events)
