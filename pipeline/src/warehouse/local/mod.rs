@@ -86,11 +86,6 @@ impl LocalWarehouse {
         Ok(warehouse)
     }
 
-    /// The folder of `table`'s Parquet files.
-    pub fn table_dir(&self, table: &str) -> PathBuf {
-        self.layout.table_dir(table)
-    }
-
     fn known_tables(&self) -> Vec<TableDef> {
         self.tables
             .lock()
@@ -133,7 +128,11 @@ impl LocalWarehouse {
                 if let [part] = name.0.as_slice()
                     && let Some(ident) = part.as_ident()
                 {
-                    used.insert(ident.value.clone());
+                    // DataFusion folds unquoted names to lowercase; backticked ones keep case.
+                    used.insert(match ident.quote_style {
+                        None => ident.value.to_ascii_lowercase(),
+                        Some(_) => ident.value.clone(),
+                    });
                 }
                 ControlFlow::<()>::Continue(())
             });

@@ -229,7 +229,7 @@ async fn appended_rows_are_durable_files_seen_by_later_queries() {
     let other = LocalWarehouse::open(dir.path()).await.unwrap();
     let result = other
         .query(
-            "SELECT COUNT(*) AS n FROM `my-project.gma.watermarks` AS w WHERE w.pipeline = 'leech'",
+            "SELECT COUNT(*) AS n FROM `my-project.gma.watermarks` AS w JOIN WaterMarks AS u USING (pipeline, watermark) WHERE w.pipeline = 'leech'",
             &Params::new(),
         )
         .await
