@@ -234,6 +234,14 @@ const LITERALS: &[&str] = &[
     "SAFE_CAST('12' AS INT64)",
     "CAST('12' AS INT64) + 1",
     "CAST(42 AS STRING)",
+    "CAST(1.5 AS INT64)",
+    "CAST(-2.5 AS INT64)",
+    "CAST(2.4 AS INT64)",
+    "CAST(' 17 ' AS INT64)",
+    "CAST('0x1A' AS INT64)",
+    "CAST(TRUE AS INT64)",
+    "SAFE_CAST('1.5' AS INT64)",
+    "SAFE_CAST(1e30 AS INT64)",
     "CAST(-42 AS STRING)",
     "CAST(TRUE AS STRING)",
     "CAST(DATE '2026-01-07' AS STRING)",
@@ -394,6 +402,18 @@ const EMULATOR_DIFFERS: &[(&str, &str, &str)] = &[
         "DATE_TRUNC(d, MONTH)",
         r#"[["1", "2026-01-01"], ["2", null], ["3", "2025-12-01"]]"#,
         "DATE_TRUNC of a DATE is a DATE; the emulator returns a DATETIME",
+    ),
+    (
+        "CAST(-2.5 AS INT64)",
+        r#"[["-3"]]"#,
+        "FLOAT64 to INT64: 'Halfway cases such as 1.5 or -0.5 round away from zero' (conversion \
+         rules); the emulator rounds half to even",
+    ),
+    (
+        "SAFE_CAST('1.5' AS INT64)",
+        "[[null]]",
+        "STRING to INT64 reads an integer literal (decimal or 0x hex), so '1.5' fails ('Bad \
+         int64 value') and SAFE_CAST gives NULL; the emulator rounds the decimal",
     ),
     (
         "FORMAT_TIMESTAMP('%H:%M:%E*S', TIMESTAMP '2026-01-07 13:45:30.25+00')",

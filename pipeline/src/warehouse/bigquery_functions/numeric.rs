@@ -7,11 +7,31 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::ScalarUDF;
 
-use super::udf::function;
+use arrow::compute::cast;
+use datafusion::logical_expr::{Signature, Volatility};
+
+use super::udf::{function, function_with_signature};
+
+/// The functions `CAST(x AS INT64)` and `SAFE_CAST(x AS INT64)` are rewritten to.
+pub const CAST_TO_INT64: &str = "cast_to_int64";
+/// See [`CAST_TO_INT64`].
+pub const SAFE_CAST_TO_INT64: &str = "safe_cast_to_int64";
 
 /// The numeric functions.
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
+        function_with_signature(
+            CAST_TO_INT64,
+            Signature::any(1, Volatility::Immutable),
+            DataType::Int64,
+            |args| cast_to_int64(args, false),
+        ),
+        function_with_signature(
+            SAFE_CAST_TO_INT64,
+            Signature::any(1, Volatility::Immutable),
+            DataType::Int64,
+            |args| cast_to_int64(args, true),
+        ),
         function(
             "mod",
             vec![vec![DataType::Int64, DataType::Int64]],
@@ -31,6 +51,80 @@ pub fn functions() -> Vec<ScalarUDF> {
             farm_fingerprint,
         ),
     ]
+}
+
+/// CAST(x AS INT64) as BigQuery does it: a FLOAT64 rounds half away from zero (DataFusion
+/// truncates), a STRING must be an integer (decimal, or hex with `0x`), anything else is cast by
+/// DataFusion. Out of range or unparsable is an error, or NULL when `safe`.
+fn cast_to_int64(args: &[ArrayRef], safe: bool) -> Result<ArrayRef> {
+    let input = &args[0];
+    let fail = |what: String| -> Result<Option<i64>> {
+        if safe {
+            Ok(None)
+        } else {
+            Err(DataFusionError::Execution(format!("CAST to INT64: {what}")))
+        }
+    };
+    let out: Int64Array = match input.data_type() {
+        DataType::Float64 | DataType::Float32 => {
+            let floats = cast(input, &DataType::Float64)?;
+            let mut out = Vec::with_capacity(floats.len());
+            for value in floats.as_primitive::<Float64Type>() {
+                out.push(match value {
+                    None => None,
+                    Some(f) => {
+                        let rounded = f.round();
+                        if rounded.is_finite() && rounded.abs() < 9.223_372_036_854_775e18 {
+                            Some(rounded as i64)
+                        } else {
+                            fail(format!("{f} is out of range"))?
+                        }
+                    }
+                });
+            }
+            out.into()
+        }
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+            let text = cast(input, &DataType::Utf8)?;
+            let mut out = Vec::with_capacity(text.len());
+            for value in text.as_string::<i32>() {
+                out.push(match value.map(str::trim) {
+                    None => None,
+                    Some(t) => match parse_int64(t) {
+                        Some(n) => Some(n),
+                        None => fail(format!("bad INT64 value {t:?}"))?,
+                    },
+                });
+            }
+            out.into()
+        }
+        _ => {
+            let options = arrow::compute::CastOptions {
+                safe,
+                ..Default::default()
+            };
+            arrow::compute::cast_with_options(input, &DataType::Int64, &options)?
+                .as_primitive::<Int64Type>()
+                .clone()
+        }
+    };
+    Ok(Arc::new(out))
+}
+
+/// An INT64 literal as BigQuery reads one in a cast: optional sign, decimal digits or `0x` hex.
+fn parse_int64(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = match digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<i128>().ok()?,
+    };
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
 }
 
 /// MOD(x, y): the remainder of x / y with the sign of x; an error when y is 0, as in BigQuery.

@@ -6,7 +6,7 @@
 //! - BigQuery's type names in casts (`INT64`, `FLOAT64`, `BOOL`) become DataFusion's;
 //!   `SAFE_CAST` becomes `TRY_CAST`; a cast to TIMESTAMP and a `TIMESTAMP '...'` literal become
 //!   the `timestamp` function, so they have BigQuery's type (µs, UTC) and parsing; a cast to
-//!   STRING gives BigQuery's text of a TIMESTAMP;
+//!   STRING gives BigQuery's text of a TIMESTAMP, one to INT64 rounds a FLOAT64 as BigQuery does;
 //! - `TIMESTAMP_ADD(t, INTERVAL n unit)` / `_SUB` (and `DATE_ADD` / `DATE_SUB`) become `t ± INTERVAL`;
 //! - `COUNTIF(x)` becomes `COUNT(NULLIF(x, FALSE))`, `IF(c, a, b)` a `CASE`, `DIV(x, y)` the
 //!   integer division `x / y`;
@@ -26,6 +26,7 @@ use datafusion::sql::sqlparser::ast::{
     TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 
+use super::numeric::{CAST_TO_INT64, SAFE_CAST_TO_INT64};
 use super::strings::CAST_TO_STRING;
 use super::time::SAFE_CAST_TO_TIMESTAMP;
 
@@ -121,6 +122,15 @@ fn rewrite_expr(expr: &mut Expr) {
                     SAFE_CAST_TO_TIMESTAMP
                 } else {
                     "timestamp"
+                };
+                *expr = call(name, vec![(**inner).clone()]);
+                return;
+            }
+            if matches!(data_type, DataType::Int64) {
+                let name = if safe {
+                    SAFE_CAST_TO_INT64
+                } else {
+                    CAST_TO_INT64
                 };
                 *expr = call(name, vec![(**inner).clone()]);
                 return;

@@ -150,6 +150,17 @@ async fn casts() {
     assert_eq!(value("SAFE_CAST('12' AS INT64)").await, "12");
     assert_eq!(value("CAST('12' AS INT64) + 1").await, "13");
     assert_eq!(value("CAST(5 AS STRING)").await, "5");
+    assert_eq!(
+        column("CAST(x AS INT64)", &["1.5", "-2.5", "2.4", "NULL"]).await,
+        ["2", "-3", "2", "NULL"]
+    );
+    assert_eq!(value("CAST('-0x10' AS INT64)").await, "-16");
+    assert!(
+        fails("CAST('1.5' AS INT64)")
+            .await
+            .contains("bad INT64 value")
+    );
+    assert_eq!(value("SAFE_CAST(1e30 AS INT64)").await, "NULL");
     assert_eq!(value("CAST('1.5' AS FLOAT64)").await, "1.5");
     assert_eq!(value("CAST('true' AS BOOL)").await, "true");
     assert_eq!(
