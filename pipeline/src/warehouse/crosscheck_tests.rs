@@ -1,15 +1,17 @@
 //! Cross-check of BigQuery's functions on DataFusion against BigQuery's emulator (bqemulator):
 //! the same SELECT runs on both and must give the same rows.
 //!
-//! Until the BigQuery backend is on main this test talks to the emulator with a small
-//! `jobs.query` helper. bqemulator is DuckDB + SQLGlot underneath and differs from BigQuery in
+//! Both sides go through their [`Warehouse`] backend, so this also checks the BigQuery
+//! backend's conversion of results to Arrow. bqemulator is DuckDB + SQLGlot underneath and differs from BigQuery in
 //! places; where it does, BigQuery's documentation decides, the local result is checked against
 //! that, and the difference is recorded in [`EMULATOR_DIFFERS`].
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::bigquery::config::{Credentials, EMULATOR_HOST_VAR};
+use super::bigquery::{BigQueryConfig, BigQueryWarehouse};
 use super::local::LocalWarehouse;
 use super::{Params, Warehouse};
 
@@ -17,111 +19,54 @@ use super::{Params, Warehouse};
 /// epoch, DATE as YYYY-MM-DD) or an array of those.
 type Rows = Vec<Vec<Value>>;
 
-fn emulator() -> (String, String) {
-    let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_else(|_| {
-        panic!(
-            "BIGQUERY_EMULATOR_HOST is not set: start the emulators with `bash .ci/emulators` and export the variables it prints (or source .emu/env)"
-        )
-    });
-    let host = if host.starts_with("http") {
-        host
-    } else {
-        format!("http://{host}")
-    };
+/// The BigQuery backend over the emulator. The queries read no table, so the dataset (named
+/// uniquely, never created) only has to be named.
+fn emulator() -> BigQueryWarehouse {
+    let host = std::env::var(EMULATOR_HOST_VAR).unwrap_or_default();
+    assert!(
+        !host.trim().is_empty(),
+        "BIGQUERY_EMULATOR_HOST is not set: this test needs bqemulator; start it with \
+         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
+    );
     let project =
-        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".into());
-    (host, project)
+        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned());
+    let config = BigQueryConfig {
+        project,
+        dataset: format!("gma_crosscheck_{}", std::process::id()),
+        endpoint: Some(host),
+        credentials: Credentials::None,
+        location: None,
+        page_size: None,
+    };
+    BigQueryWarehouse::connect(config).unwrap()
 }
 
-/// Runs `sql` on the emulator through `jobs.query`.
-async fn bigquery(client: &reqwest::Client, sql: &str) -> Result<Rows, String> {
-    let (host, project) = emulator();
-    let response = client
-        .post(format!("{host}/bigquery/v2/projects/{project}/queries"))
-        .json(&json!({
-            "query": sql,
-            "useLegacySql": false,
-            "formatOptions": {"useInt64Timestamp": true},
-        }))
-        .send()
-        .await
-        .map_err(|e| {
-            format!("the emulator at {host} does not answer ({e}); run `bash .ci/emulators`")
-        })?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if !status.is_success() || body.get("errors").is_some_and(|e| !e.is_null()) {
-        let errors = body.get("errors").unwrap_or(&body).to_string();
-        return Err(format!(
-            "{status}: {}",
-            errors.chars().take(300).collect::<String>()
-        ));
-    }
-    let types: Vec<String> = body["schema"]["fields"]
-        .as_array()
-        .map(|fields| {
-            fields
-                .iter()
-                .map(|f| f["type"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = body["rows"].as_array().cloned().unwrap_or_default();
-    Ok(rows
-        .iter()
-        .map(|row| {
-            row["f"]
-                .as_array()
-                .map(|cells| {
-                    cells
-                        .iter()
-                        .enumerate()
-                        .map(|(i, cell)| bigquery_cell(&cell["v"], types.get(i)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .collect())
-}
-
-fn bigquery_cell(value: &Value, kind: Option<&String>) -> Value {
-    match value {
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|i| bigquery_cell(&i["v"], kind)).collect())
-        }
-        Value::String(s) if kind.is_some_and(|k| k == "FLOAT" || k == "FLOAT64") => {
-            Value::String(s.parse::<f64>().map_or(s.clone(), |f| f.to_string()))
-        }
-        other => other.clone(),
-    }
-}
-
-/// Runs `sql` locally.
-async fn local(warehouse: &LocalWarehouse, sql: &str) -> Result<Rows, String> {
+/// Runs `sql` on `warehouse` and returns its rows in the comparable form.
+async fn rows(warehouse: &dyn Warehouse, sql: &str) -> Result<Rows, String> {
     let result = warehouse
         .query(sql, &Params::new())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string().chars().take(300).collect::<String>())?;
     let mut rows = Vec::new();
     for batch in &result.batches {
-        rows.extend(local_rows(batch));
+        rows.extend(batch_rows(batch));
     }
     Ok(rows)
 }
 
-fn local_rows(batch: &RecordBatch) -> Rows {
+fn batch_rows(batch: &RecordBatch) -> Rows {
     (0..batch.num_rows())
         .map(|row| {
             batch
                 .columns()
                 .iter()
-                .map(|column| local_cell(column.as_ref(), row))
+                .map(|column| cell(column.as_ref(), row))
                 .collect()
         })
         .collect()
 }
 
-fn local_cell(column: &dyn Array, row: usize) -> Value {
+fn cell(column: &dyn Array, row: usize) -> Value {
     if column.is_null(row) && !matches!(column.data_type(), DataType::List(_)) {
         return Value::Null;
     }
@@ -139,11 +84,7 @@ fn local_cell(column: &dyn Array, row: usize) -> Value {
         DataType::List(_) if column.is_null(row) => Value::Array(Vec::new()),
         DataType::List(_) => {
             let list = column.as_list::<i32>().value(row);
-            Value::Array(
-                (0..list.len())
-                    .map(|i| local_cell(list.as_ref(), i))
-                    .collect(),
-            )
+            Value::Array((0..list.len()).map(|i| cell(list.as_ref(), i)).collect())
         }
         DataType::Float64 => Value::String(
             column
@@ -441,7 +382,7 @@ const EMULATOR_DIFFERS: &[(&str, &str, &str)] = &[
 
 #[tokio::test]
 async fn bigquery_functions_agree_with_bigquery() {
-    let client = reqwest::Client::new();
+    let remote_warehouse = emulator();
     let dir = tempfile::tempdir().unwrap();
     let warehouse = LocalWarehouse::open(dir.path()).await.unwrap();
     let mut queries: Vec<(String, String)> = Vec::new();
@@ -462,8 +403,8 @@ async fn bigquery_functions_agree_with_bigquery() {
     }
     let mut mismatches = Vec::new();
     for (expr, sql) in &queries {
-        let remote = bigquery(&client, sql).await;
-        let here = local(&warehouse, sql).await;
+        let remote = rows(&remote_warehouse, sql).await;
+        let here = rows(&warehouse, sql).await;
         if let Some((_, documented, why)) = EMULATOR_DIFFERS.iter().find(|(e, _, _)| e == expr) {
             let documented: Rows = serde_json::from_str(documented).unwrap();
             if here.as_ref() != Ok(&documented) {
