@@ -520,7 +520,7 @@ async fn sql_files_give_the_same_rows_on_both_backends() {
                 .with("shard", ParamValue::String("1/3".into())),
         ));
         let mut sharded = 0;
-        for (sql, params) in &mut queries {
+        for (sql, _) in &mut queries {
             // bqemulator 1.4 counts an `@name` written in a `--` comment (source_window.sql's
             // header mentions @after) as a parameter and fails the query ("Parameter
             // argument/count mismatch"); BigQuery ignores comments. Both backends get the
