@@ -5,8 +5,8 @@
 //! matches nothing; MOD with the sign of the dividend; FARM_FINGERPRINT's exact values).
 //! [`register_all`] registers them with a few aliases of DataFusion's own functions
 //! (`GENERATE_UUID`, `LOGICAL_OR`, `LOGICAL_AND`, `APPROX_COUNT_DISTINCT`, `REGEXP_CONTAINS`,
-//! `SPLIT`). BigQuery syntax that DataFusion parses but
-//! plans differently is rewritten on the AST by [`rewrite`] before planning.
+//! `SPLIT`). BigQuery syntax that DataFusion parses but plans differently is rewritten on the
+//! AST by [`rewrite`] before planning.
 //!
 //! To add a function: write it in the module of its kind with [`udf::function`] (lowercase
 //! name), list it in that module's `functions`, and test it here with scalar and column inputs
