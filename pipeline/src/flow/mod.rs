@@ -29,6 +29,8 @@ pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod sql_source;
+#[cfg(test)]
+mod sql_source_tests;
 pub mod summary;
 #[cfg(test)]
 mod tests;

@@ -52,10 +52,10 @@ struct State {
     stream: Option<BatchStream>,
     /// The newest time yielded, in microseconds.
     newest: Option<i64>,
+    /// The watermark the run resumed from: rows at or before it were finished by an earlier run.
+    floor: Option<i64>,
     /// Rows yielded by the current poll.
     polled: usize,
-    /// Whether a query ran yet: the first one reads strictly after the resumed watermark.
-    queried: bool,
     /// Keys yielded within the lateness window, with their times (follow mode).
     seen: HashMap<String, i64>,
     exhausted: bool,
@@ -187,6 +187,7 @@ impl<T: DeserializeOwned + Send + 'static> Source for SqlSource<T> {
             mode: Some(context.mode),
             shard_params,
             newest: context.resume_after.map(|t| t.timestamp_micros()),
+            floor: context.resume_after.map(|t| t.timestamp_micros()),
             ..State::default()
         };
         Ok(())
@@ -198,18 +199,18 @@ impl<T: DeserializeOwned + Send + 'static> Source for SqlSource<T> {
                 return Ok(None);
             }
             if self.state.stream.is_none() {
-                let after = self
-                    .state
-                    .newest
-                    .map(|newest| newest - self.lateness.as_micros() as i64);
-                // Later polls look back by the lateness for rows that became visible out of order
-                // (the seen keys keep them from coming twice); the first one starts strictly after
-                // the watermark, which a previous run finished.
+                // A follow run's later polls look back by the lateness for rows that became
+                // visible out of order (the seen keys keep them from coming twice), but never
+                // before the watermark it resumed from, which an earlier run finished.
                 let after = match self.state.mode {
-                    Some(Mode::Follow { .. }) if self.state.queried => after,
-                    _ => self.state.newest,
+                    Some(Mode::Follow { .. }) => {
+                        let floor = self.state.floor.unwrap_or(i64::MIN);
+                        self.state
+                            .newest
+                            .map(|newest| (newest - self.lateness.as_micros() as i64).max(floor))
+                    }
+                    _ => self.state.floor,
                 };
-                self.state.queried = true;
                 let params = self.params_after(after);
                 let stream = self
                     .warehouse

@@ -1,0 +1,220 @@
+//! SQL sources on the local backend: sharding covers every row once, follow mode takes rows that
+//! land after it started and resumes from its saved watermark.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::*;
+use crate::store::{EventStore, StoreOptions};
+use crate::testing::event;
+use crate::warehouse::Warehouse;
+use crate::warehouse::local::LocalWarehouse;
+
+/// The rows the test pipelines read.
+const EVENTS_BY_TIME: &str = "SELECT delivery_id, received FROM `${dataset}events`";
+
+#[derive(Debug, Clone, Deserialize)]
+struct Row {
+    delivery_id: String,
+    received: DateTime<Utc>,
+}
+
+const SECOND: i64 = 1_000_000;
+const START: i64 = 1_764_288_000 * SECOND;
+
+async fn store_with(dir: &std::path::Path, ids: std::ops::Range<u32>) -> Arc<EventStore> {
+    let store = Arc::new(EventStore::open(dir, StoreOptions::default()).unwrap());
+    append(&store, ids).await;
+    store
+}
+
+async fn append(store: &EventStore, ids: std::ops::Range<u32>) {
+    for i in ids {
+        let id = format!("delivery-{i:04}");
+        store
+            .append(&event(&id, START + i64::from(i) * SECOND, "{}"))
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs a bounded pipeline over `sql` for `shard` and returns the delivery ids it read.
+pub(crate) async fn read_shard(
+    warehouse: Arc<dyn Warehouse>,
+    sql: &str,
+    shard: Shard,
+) -> Vec<String> {
+    let (sink, out) = CollectSink::new();
+    let mut options = PipelineOptions::new("shards");
+    options.shard = shard;
+    let summary = Pipeline::new(options)
+        .read(
+            "events",
+            SqlSource::<Row>::new(warehouse, sql)
+                .key("delivery_id")
+                .time("received"),
+        )
+        .apply(ParDo::new(
+            "id",
+            MapFn::new(|row: &Row| {
+                let id = row.delivery_id.clone();
+                async move { Ok(vec![id]) }
+            }),
+        ))
+        .write("collect", sink)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(summary.failed, 0);
+    let ids = out.lock().unwrap().clone();
+    assert_eq!(summary.written(), ids.len() as u64);
+    ids
+}
+
+/// Every row in exactly one of `count` shards, and each shard reads oldest first.
+pub(crate) async fn assert_shards_cover_once(
+    warehouse: Arc<dyn Warehouse>,
+    sql: &str,
+    all: &BTreeSet<String>,
+    count: u32,
+) {
+    let mut seen = BTreeSet::new();
+    for index in 0..count {
+        let ids = read_shard(
+            Arc::clone(&warehouse),
+            sql,
+            Shard::new(index, count).unwrap(),
+        )
+        .await;
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "shard {index}/{count} is not oldest first");
+        if count > 1 {
+            assert!(
+                ids.len() < all.len(),
+                "shard {index}/{count} read every row"
+            );
+        }
+        for id in ids {
+            assert!(
+                seen.insert(id.clone()),
+                "{id} was read by two shards of {count}"
+            );
+        }
+    }
+    assert_eq!(&seen, all, "the {count} shards together missed rows");
+}
+
+#[tokio::test]
+async fn shards_split_the_rows_with_no_overlap_and_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 0..120).await;
+    let warehouse: Arc<dyn Warehouse> = Arc::new(LocalWarehouse::open(dir.path()).await.unwrap());
+    let all: BTreeSet<String> = (0..120).map(|i| format!("delivery-{i:04}")).collect();
+    for count in [1, 2, 5] {
+        assert_shards_cover_once(Arc::clone(&warehouse), EVENTS_BY_TIME, &all, count).await;
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_sharded_run_needs_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(LocalWarehouse::open(dir.path()).await.unwrap());
+    let mut options = PipelineOptions::new("keyless");
+    options.shard = Shard::new(0, 2).unwrap();
+    let (sink, _) = CollectSink::new();
+    let err = Pipeline::new(options)
+        .read("events", SqlSource::<Row>::new(warehouse, EVENTS_BY_TIME))
+        .write("collect", sink)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("needs the source's key column"),
+        "{err}"
+    );
+}
+
+/// Starts a follow-mode run over the events; returns its handle, shutdown and collected ids.
+fn follow(
+    warehouse: Arc<dyn Warehouse>,
+) -> (
+    tokio::task::JoinHandle<Result<RunSummary, FlowError>>,
+    tokio_util::sync::CancellationToken,
+    Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let (sink, out) = CollectSink::new();
+    let mut options = PipelineOptions::new("follower");
+    options.mode = Mode::Follow {
+        poll: Duration::from_millis(50),
+    };
+    options.sink_delay = Duration::from_millis(10);
+    options.watermarks = Some(WatermarkStore::new(Arc::clone(&warehouse)));
+    let shutdown = options.shutdown.clone();
+    let run = tokio::spawn(
+        Pipeline::new(options)
+            .read(
+                "events",
+                SqlSource::<Row>::new(warehouse, EVENTS_BY_TIME)
+                    .key("delivery_id")
+                    .time("received"),
+            )
+            .apply(ParDo::new(
+                "id",
+                MapFn::new(|row: &Row| {
+                    let id = row.delivery_id.clone();
+                    async move { Ok(vec![id]) }
+                }),
+            ))
+            .write("collect", sink)
+            .run(),
+    );
+    (run, shutdown, out)
+}
+
+async fn wait_for_rows(out: &std::sync::Mutex<Vec<String>>, n: usize) {
+    for _ in 0..400 {
+        if out.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("expected {n} rows, got {:?}", out.lock().unwrap());
+}
+
+#[tokio::test]
+async fn follow_mode_reads_new_rows_and_resumes_from_its_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 0..3).await;
+    let warehouse: Arc<dyn Warehouse> = Arc::new(LocalWarehouse::open(dir.path()).await.unwrap());
+
+    let (run, shutdown, out) = follow(Arc::clone(&warehouse));
+    wait_for_rows(&out, 3).await;
+    append(&store, 3..5).await;
+    wait_for_rows(&out, 5).await;
+    shutdown.cancel();
+    let summary = run.await.unwrap().unwrap();
+    assert!(summary.interrupted);
+    let ids = out.lock().unwrap().clone();
+    let expected: Vec<String> = (0..5).map(|i| format!("delivery-{i:04}")).collect();
+    assert_eq!(ids, expected);
+    let last = chrono::TimeZone::timestamp_micros(&Utc, START + 4 * SECOND).unwrap();
+    assert_eq!(summary.watermark, Some(last));
+
+    // A new run resumes after the saved watermark: only the rows that landed since.
+    append(&store, 5..7).await;
+    let (run, shutdown, out) = follow(Arc::clone(&warehouse));
+    wait_for_rows(&out, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    let summary = run.await.unwrap().unwrap();
+    let ids = out.lock().unwrap().clone();
+    assert_eq!(ids, ["delivery-0005", "delivery-0006"]);
+    assert_eq!(summary.read(), 2);
+    store.close().await;
+}
