@@ -1,4 +1,4 @@
--- Wraps a pipeline's source query (${source}) to read its rows after @after, oldest first.
+-- Wraps the source query of a pipeline to read its rows after the watermark, oldest first.
 SELECT *
 FROM (${source}) AS src
 WHERE src.${time} > @after

@@ -1,7 +1,8 @@
--- Wraps a pipeline's source query (${source}) with the rows this run takes: its shard (a stable
--- hash of the key column, so N tasks split the rows with no overlap and no coordination) and only
--- rows after @after (the watermark, in follow mode), oldest first. Both predicates are on the
--- source's output columns, and both backends push them down into the source's scan.
+-- Wraps the source query of a pipeline with the rows this run takes: its shard (a stable hash of
+-- the key column, so N tasks split the rows with no overlap and no coordination) and only rows
+-- after the watermark parameter, oldest first. Both predicates are on the output columns of the
+-- source, and both backends push them down into its scan.
+-- (No parameter names or quotes in these comments: bqemulator counts them as placeholders.)
 SELECT *
 FROM (${source}) AS src
 WHERE ABS(MOD(FARM_FINGERPRINT(CAST(src.${key} AS STRING)), @shard_count)) = @shard_index

@@ -43,3 +43,26 @@ pub const SOURCE_ORDERED: &str = include_str!("../../sql/source_ordered.sql");
 pub fn resolve(sql: &str, prefix: &str) -> String {
     sql.replace("${dataset}", prefix)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_name_no_parameters() {
+        // bqemulator counts `@name` in comments as placeholders and then refuses the query.
+        let files = [
+            EVENTS_DDL,
+            WATERMARKS.ddl,
+            LATEST_WATERMARK,
+            SOURCE_WINDOW,
+            SOURCE_SHARD,
+            SOURCE_ORDERED,
+        ];
+        for file in files {
+            for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {
+                assert!(!line.contains('@'), "a comment names a parameter: {line}");
+            }
+        }
+    }
+}

@@ -218,3 +218,55 @@ async fn follow_mode_reads_new_rows_and_resumes_from_its_watermark() {
     assert_eq!(summary.read(), 2);
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_same_pipeline_reads_the_same_rows_on_bigquery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), 0..60).await;
+    let local: Arc<dyn Warehouse> = Arc::new(LocalWarehouse::open(dir.path()).await.unwrap());
+    let all: BTreeSet<String> = (0..60).map(|i| format!("delivery-{i:04}")).collect();
+    let events: Vec<_> = (0..60u32)
+        .map(|i| {
+            event(
+                &format!("delivery-{i:04}"),
+                START + i64::from(i) * SECOND,
+                "{}",
+            )
+        })
+        .collect();
+    crate::testing::with_dataset(
+        crate::testing::emulator_config("pipeline"),
+        |bigquery| async move {
+            let mut builder = crate::schema::EventBatchBuilder::new();
+            for event in &events {
+                builder.append(event, "{}");
+            }
+            bigquery
+                .append(&crate::sql::EVENTS, builder.finish().unwrap())
+                .await
+                .unwrap();
+            let bigquery: Arc<dyn Warehouse> = Arc::new(bigquery);
+            for count in [1, 3] {
+                for index in 0..count {
+                    let shard = Shard::new(index, count).unwrap();
+                    let on_local = read_shard(Arc::clone(&local), EVENTS_BY_TIME, shard).await;
+                    let on_bigquery =
+                        read_shard(Arc::clone(&bigquery), EVENTS_BY_TIME, shard).await;
+                    assert_eq!(on_local, on_bigquery, "shard {shard} differs");
+                }
+                assert_shards_cover_once(Arc::clone(&bigquery), EVENTS_BY_TIME, &all, count).await;
+            }
+
+            // Watermarks keep on BigQuery too.
+            let watermarks = WatermarkStore::new(Arc::clone(&bigquery));
+            let shard = Shard::new(1, 3).unwrap();
+            assert_eq!(watermarks.load("p", shard).await.unwrap(), None);
+            let mark = chrono::TimeZone::timestamp_micros(&Utc, START + 123).unwrap();
+            watermarks.save("p", shard, mark).await.unwrap();
+            assert_eq!(watermarks.load("p", shard).await.unwrap(), Some(mark));
+            assert_eq!(watermarks.load("p", Shard::ALL).await.unwrap(), None);
+        },
+    )
+    .await;
+    store.close().await;
+}

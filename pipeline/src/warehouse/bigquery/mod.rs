@@ -534,7 +534,7 @@ fn first_line(sql: &str) -> String {
 }
 
 /// A fresh jobs.query `requestId` (UUID-shaped, 36 characters): retries of one call share it.
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = Sha256::new();
     let now = std::time::SystemTime::now()

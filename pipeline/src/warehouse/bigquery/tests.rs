@@ -15,46 +15,8 @@ use super::*;
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
 use crate::schema::EventBatchBuilder;
 use crate::sql;
+use crate::testing::{emulator_config, with_dataset};
 use crate::warehouse::ParamValue;
-
-/// The emulator's configuration for a fresh dataset named after `test`.
-fn emulator_config(test: &str) -> BigQueryConfig {
-    let host = std::env::var(config::EMULATOR_HOST_VAR).unwrap_or_default();
-    assert!(
-        !host.trim().is_empty(),
-        "BIGQUERY_EMULATOR_HOST is not set: these tests need bqemulator; start it with \
-         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
-    );
-    let project =
-        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned());
-    let suffix = &request_id()[..8];
-    BigQueryConfig {
-        project,
-        dataset: format!("gma_test_{test}_{suffix}"),
-        endpoint: Some(host),
-        credentials: Credentials::None,
-        location: None,
-        page_size: None,
-    }
-}
-
-/// Runs `body` against a warehouse over a fresh dataset, then deletes the dataset, also when
-/// `body` panics.
-async fn with_dataset<F, Fut>(config: BigQueryConfig, body: F)
-where
-    F: FnOnce(BigQueryWarehouse) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let warehouse = BigQueryWarehouse::connect(config).unwrap();
-    warehouse.ensure_dataset().await.unwrap();
-    let outcome = AssertUnwindSafe(body(warehouse.clone()))
-        .catch_unwind()
-        .await;
-    warehouse.delete_dataset().await.unwrap();
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
 
 /// Events from every `testdata/webhooks` payload, received at distinct microseconds.
 fn fixture_events() -> (Vec<Event>, Vec<String>) {
