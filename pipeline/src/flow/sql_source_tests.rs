@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::*;
@@ -17,10 +17,10 @@ use crate::warehouse::local::LocalWarehouse;
 /// The rows the test pipelines read.
 const EVENTS_BY_TIME: &str = "SELECT delivery_id, received FROM `${dataset}events`";
 
+/// A row as the pipelines read it; the time column moves the watermark without being a field.
 #[derive(Debug, Clone, Deserialize)]
 struct Row {
     delivery_id: String,
-    received: DateTime<Utc>,
 }
 
 const SECOND: i64 = 1_000_000;
@@ -140,14 +140,15 @@ async fn a_sharded_run_needs_a_key() {
     );
 }
 
-/// Starts a follow-mode run over the events; returns its handle, shutdown and collected ids.
-fn follow(
-    warehouse: Arc<dyn Warehouse>,
-) -> (
+/// A follow-mode run in progress: its task, its shutdown, and the ids it collected so far.
+type Following = (
     tokio::task::JoinHandle<Result<RunSummary, FlowError>>,
     tokio_util::sync::CancellationToken,
     Arc<std::sync::Mutex<Vec<String>>>,
-) {
+);
+
+/// Starts a follow-mode run over the events.
+fn follow(warehouse: Arc<dyn Warehouse>) -> Following {
     let (sink, out) = CollectSink::new();
     let mut options = PipelineOptions::new("follower");
     options.mode = Mode::Follow {

@@ -15,7 +15,6 @@
 pub mod bigquery;
 pub mod bigquery_functions;
 pub mod ddl;
-pub mod events_table;
 pub mod local;
 
 #[cfg(test)]

@@ -1,13 +1,10 @@
 //! The BigQuery backend against bqemulator (`BIGQUERY_EMULATOR_HOST`, started by
 //! `.ci/emulators`), each test in a dataset of its own that it deletes at the end.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use chrono::{TimeZone, Utc};
-use futures::{FutureExt, TryStreamExt};
+use futures::TryStreamExt;
 use reqwest::Method;
 use serde_json::json;
 

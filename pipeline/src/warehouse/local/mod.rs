@@ -17,6 +17,7 @@
 //! store has one dataset, and analysts paste queries written for BigQuery into `gma query`.
 
 pub mod events;
+pub mod events_table;
 pub mod params;
 pub mod tables;
 
@@ -46,9 +47,8 @@ use super::ddl::TableLayout;
 use super::{
     BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions,
 };
-use crate::schema::events_schema;
 use crate::store::layout::{EVENTS_TABLE, Layout};
-use crate::store::{EventStore, StoreError, read_snapshot};
+use crate::store::{EventStore, StoreError};
 
 /// DataFusion over one data directory, implementing [`Warehouse`].
 pub struct LocalWarehouse {
@@ -150,21 +150,8 @@ impl LocalWarehouse {
     /// Registers `table` in `ctx` as it is on disk now.
     async fn register(&self, ctx: &SessionContext, table: &TableDef) -> Result<(), WarehouseError> {
         if table.name == EVENTS_TABLE {
-            let layout = self.layout.clone();
-            let snapshot = tokio::task::spawn_blocking(move || read_snapshot(&layout))
-                .await
-                .map_err(|e| StoreError::Unavailable {
-                    reason: format!("reading the events snapshot: {e}"),
-                })??;
-            let schema = events_schema();
-            let mut frame = ctx.read_table(Arc::new(MemTable::try_new(
-                Arc::clone(&schema),
-                vec![snapshot.tail],
-            )?))?;
-            if let Some(parquet) = parquet_table(&snapshot.parquet_files, &schema)? {
-                frame = ctx.read_table(parquet)?.union(frame)?;
-            }
-            ctx.register_table(EVENTS_TABLE, frame.into_view())?;
+            let events = events_table::EventsTable::new(self.layout.clone());
+            ctx.register_table(EVENTS_TABLE, Arc::new(events))?;
             return Ok(());
         }
         let schema = TableLayout::parse(table)?.arrow_schema();

@@ -8,15 +8,12 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DataFusionError, Result};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::datasource::{MemTable, TableProvider, TableType};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 
+use super::parquet_table;
 use crate::schema::events_schema;
 use crate::store::{Layout, read_snapshot};
 
@@ -69,18 +66,9 @@ impl TableProvider for EventsTable {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let tail = MemTable::try_new(Arc::clone(&self.schema), vec![snapshot.tail])?;
         let mut plans = vec![tail.scan(state, projection, filters, limit).await?];
-        if !snapshot.parquet_files.is_empty() {
-            let urls = snapshot
-                .parquet_files
-                .iter()
-                .map(|path| ListingTableUrl::parse(path.to_string_lossy()))
-                .collect::<Result<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(Arc::clone(&self.schema));
-            let parquet = ListingTable::try_new(config)?;
+        let parquet = parquet_table(&snapshot.parquet_files, &self.schema)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if let Some(parquet) = parquet {
             plans.push(parquet.scan(state, projection, filters, limit).await?);
         }
         UnionExec::try_new(plans)
