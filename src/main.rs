@@ -17,7 +17,7 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     // Two TLS crypto providers are compiled in (ring and aws-lc-rs); rustls needs one chosen
     // before any HTTPS client is built, or Google's storage client panics (deps.md §4).
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    gma_pipeline::tls::install_crypto_provider();
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Runtime::new() {

@@ -27,4 +27,5 @@ pub mod sql;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod warehouse;

@@ -49,6 +49,8 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
+use crate::tls::install_crypto_provider;
+
 use super::{
     BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, CreateOutcome,
     DEFAULT_CONTENT_TYPE, Generation, check_prefix,
@@ -178,15 +180,6 @@ pub struct GcsBlobStore {
     credentials: Option<google_cloud_auth::credentials::AccessTokenCredentials>,
     /// The most bytes any streamed upload of this store has held at once.
     peak_upload_buffer: Arc<AtomicU64>,
-}
-
-/// Installs the process's rustls crypto provider once (deps.md §4): with both ring and aws-lc
-/// compiled in, rustls cannot pick one by itself.
-pub fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    });
 }
 
 /// A server's JSON description of an object.

@@ -5,8 +5,6 @@
 //! caches and refreshes tokens itself; gcp-bigquery-client's authenticators are crate-private
 //! and miss some of those.
 
-use std::sync::Once;
-
 use google_cloud_auth::credentials::{
     AccessTokenCredentials, Builder as AdcBuilder, service_account,
 };
@@ -16,16 +14,6 @@ use crate::warehouse::WarehouseError;
 
 /// The OAuth scope of BigQuery's API.
 const BIGQUERY_SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
-
-/// Installs rustls' aws-lc-rs provider as the process default, once (deps.md §4): with both
-/// `ring` and `aws-lc-rs` compiled in, rustls cannot choose one and a client built for an https
-/// endpoint panics.
-pub(crate) fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    });
-}
 
 /// Where a request's bearer token comes from.
 #[derive(Clone)]

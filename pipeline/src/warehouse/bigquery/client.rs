@@ -9,8 +9,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::auth::{TokenSource, install_crypto_provider};
+use super::auth::TokenSource;
 use super::config::BigQueryConfig;
+use crate::tls::install_crypto_provider;
 use crate::warehouse::WarehouseError;
 
 /// Attempts of one request before its error is returned.
