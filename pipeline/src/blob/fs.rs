@@ -42,8 +42,8 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, CreateOutcome, Generation,
-    RESERVED_SEGMENT, check_prefix, content_type_for_key,
+    BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, Condition, CreateOutcome,
+    Generation, RESERVED_SEGMENT, check_prefix, content_type_for_key,
 };
 
 /// Temporary files older than this are leftovers of a crash and are removed on open.
@@ -61,14 +61,6 @@ pub struct LocalBlobStore {
 
 /// Numbers temporary files, together with the process id and the time.
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
-
-/// What a move into place requires of the object already under the key.
-#[derive(Debug, Clone, Copy)]
-enum Condition {
-    None,
-    Absent,
-    Generation(Generation),
-}
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BlobError + '_ {
     move |source| BlobError::Io {
@@ -280,21 +272,7 @@ impl LocalBlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(&final_path)(e)),
         };
-        match (condition, current) {
-            (Condition::Absent, Some(_)) => {
-                return Err(BlobError::PreconditionFailed {
-                    uri: self.uri(key),
-                    expected: 0,
-                });
-            }
-            (Condition::Generation(expected), current) if current != Some(expected) => {
-                return Err(BlobError::PreconditionFailed {
-                    uri: self.uri(key),
-                    expected,
-                });
-            }
-            _ => {}
-        }
+        condition.check(current, || self.uri(key))?;
         // The temporary file's modification time is when it was written; it must be later than
         // the generation it replaces (a clock step back, or a coarse file system, could break that).
         if let Some(current) = current {

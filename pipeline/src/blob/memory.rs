@@ -12,8 +12,8 @@ use chrono::Utc;
 use futures::StreamExt;
 
 use super::{
-    BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, CreateOutcome, Generation,
-    check_prefix,
+    BlobError, BlobKey, BlobMeta, BlobReadStream, BlobStore, ByteStream, Condition, CreateOutcome,
+    Generation, check_prefix,
 };
 
 /// One stored object.
@@ -35,13 +35,6 @@ struct State {
 pub struct MemoryBlobStore {
     name: String,
     state: Mutex<State>,
-}
-
-/// What a write requires of the object already under the key.
-enum Condition {
-    None,
-    Absent,
-    Generation(Generation),
 }
 
 impl MemoryBlobStore {
@@ -68,21 +61,7 @@ impl MemoryBlobStore {
     ) -> Result<BlobMeta, BlobError> {
         let mut state = self.lock();
         let current = state.objects.get(key.as_str()).map(|o| o.meta.generation);
-        match (condition, current) {
-            (Condition::Absent, Some(_)) => {
-                return Err(BlobError::PreconditionFailed {
-                    uri: self.uri(key),
-                    expected: 0,
-                });
-            }
-            (Condition::Generation(expected), current) if current != Some(expected) => {
-                return Err(BlobError::PreconditionFailed {
-                    uri: self.uri(key),
-                    expected,
-                });
-            }
-            _ => {}
-        }
+        condition.check(current, || self.uri(key))?;
         state.last_generation += 1;
         let meta = BlobMeta {
             key: key.as_str().to_owned(),

@@ -492,3 +492,35 @@ pub fn content_type_for_key(key: &str) -> &'static str {
         _ => DEFAULT_CONTENT_TYPE,
     }
 }
+
+/// What a write requires of the object already under its key (the local and memory stores; GCS
+/// checks it server-side).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Condition {
+    /// Nothing: overwrite or create.
+    None,
+    /// No object may exist.
+    Absent,
+    /// The object must have this generation.
+    Generation(Generation),
+}
+
+impl Condition {
+    /// Whether a write may replace an object of generation `current` (`None`: no object); the
+    /// error names the object by `uri`.
+    pub(crate) fn check(
+        self,
+        current: Option<Generation>,
+        uri: impl FnOnce() -> String,
+    ) -> Result<(), BlobError> {
+        let expected = match (self, current) {
+            (Condition::Absent, Some(_)) => 0,
+            (Condition::Generation(expected), current) if current != Some(expected) => expected,
+            _ => return Ok(()),
+        };
+        Err(BlobError::PreconditionFailed {
+            uri: uri(),
+            expected,
+        })
+    }
+}

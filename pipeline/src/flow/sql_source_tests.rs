@@ -42,16 +42,17 @@ async fn append(store: &EventStore, ids: std::ops::Range<u32>) {
     }
 }
 
-/// Runs a bounded pipeline over `sql` for `shard` and returns the delivery ids it read.
-pub(crate) async fn read_shard(
+/// The delivery ids collected by a pipeline.
+type Ids = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A pipeline reading `sql` (oldest first, keyed by delivery id) into a list of delivery ids.
+fn ids_pipeline(
+    options: PipelineOptions,
     warehouse: Arc<dyn Warehouse>,
     sql: &str,
-    shard: Shard,
-) -> Vec<String> {
+) -> (Pipeline, Ids) {
     let (sink, out) = CollectSink::new();
-    let mut options = PipelineOptions::new("shards");
-    options.shard = shard;
-    let summary = Pipeline::new(options)
+    let pipeline = Pipeline::new(options)
         .read(
             "events",
             SqlSource::<Row>::new(warehouse, sql)
@@ -65,10 +66,20 @@ pub(crate) async fn read_shard(
                 async move { Ok(vec![id]) }
             }),
         ))
-        .write("collect", sink)
-        .run()
-        .await
-        .unwrap();
+        .write("collect", sink);
+    (pipeline, out)
+}
+
+/// Runs a bounded pipeline over `sql` for `shard` and returns the delivery ids it read.
+pub(crate) async fn read_shard(
+    warehouse: Arc<dyn Warehouse>,
+    sql: &str,
+    shard: Shard,
+) -> Vec<String> {
+    let mut options = PipelineOptions::new("shards");
+    options.shard = shard;
+    let (pipeline, out) = ids_pipeline(options, warehouse, sql);
+    let summary = pipeline.run().await.unwrap();
     assert_eq!(summary.failed, 0);
     let ids = out.lock().unwrap().clone();
     assert_eq!(summary.written(), ids.len() as u64);
@@ -144,12 +155,11 @@ async fn a_sharded_run_needs_a_key() {
 type Following = (
     tokio::task::JoinHandle<Result<RunSummary, FlowError>>,
     tokio_util::sync::CancellationToken,
-    Arc<std::sync::Mutex<Vec<String>>>,
+    Ids,
 );
 
 /// Starts a follow-mode run over the events.
 fn follow(warehouse: Arc<dyn Warehouse>) -> Following {
-    let (sink, out) = CollectSink::new();
     let mut options = PipelineOptions::new("follower");
     options.mode = Mode::Follow {
         poll: Duration::from_millis(50),
@@ -157,25 +167,8 @@ fn follow(warehouse: Arc<dyn Warehouse>) -> Following {
     options.sink_delay = Duration::from_millis(10);
     options.watermarks = Some(WatermarkStore::new(Arc::clone(&warehouse)));
     let shutdown = options.shutdown.clone();
-    let run = tokio::spawn(
-        Pipeline::new(options)
-            .read(
-                "events",
-                SqlSource::<Row>::new(warehouse, EVENTS_BY_TIME)
-                    .key("delivery_id")
-                    .time("received"),
-            )
-            .apply(ParDo::new(
-                "id",
-                MapFn::new(|row: &Row| {
-                    let id = row.delivery_id.clone();
-                    async move { Ok(vec![id]) }
-                }),
-            ))
-            .write("collect", sink)
-            .run(),
-    );
-    (run, shutdown, out)
+    let (pipeline, out) = ids_pipeline(options, warehouse, EVENTS_BY_TIME);
+    (tokio::spawn(pipeline.run()), shutdown, out)
 }
 
 async fn wait_for_rows(out: &std::sync::Mutex<Vec<String>>, n: usize) {

@@ -10,8 +10,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use serde_json::Value;
 
-use super::bigquery::config::{Credentials, EMULATOR_HOST_VAR};
-use super::bigquery::{BigQueryConfig, BigQueryWarehouse};
+use super::bigquery::BigQueryWarehouse;
 use super::local::LocalWarehouse;
 use super::{Params, Warehouse};
 
@@ -19,31 +18,10 @@ use super::{Params, Warehouse};
 /// epoch, DATE as YYYY-MM-DD) or an array of those.
 type Rows = Vec<Vec<Value>>;
 
-/// The BigQuery backend over the emulator. The queries read no table, so the dataset (named
-/// uniquely, never created) only has to be named.
-fn emulator() -> BigQueryWarehouse {
-    emulator_in(&format!("gma_crosscheck_{}", std::process::id()))
-}
-
-/// The BigQuery backend over the emulator's `dataset`.
-fn emulator_in(dataset: &str) -> BigQueryWarehouse {
-    let host = std::env::var(EMULATOR_HOST_VAR).unwrap_or_default();
-    assert!(
-        !host.trim().is_empty(),
-        "BIGQUERY_EMULATOR_HOST is not set: this test needs bqemulator; start it with \
-         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
-    );
-    let project =
-        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned());
-    let config = BigQueryConfig {
-        project,
-        dataset: dataset.to_owned(),
-        endpoint: Some(host),
-        credentials: Credentials::None,
-        location: None,
-        page_size: None,
-    };
-    BigQueryWarehouse::connect(config).unwrap()
+/// The BigQuery backend over the emulator, in a uniquely named dataset (`name` plus a random
+/// suffix) that exists only once a test creates it.
+fn emulator(name: &str) -> BigQueryWarehouse {
+    BigQueryWarehouse::connect(crate::testing::emulator_config(name)).unwrap()
 }
 
 /// Runs `sql` on `warehouse` and returns its rows in the comparable form.
@@ -387,7 +365,7 @@ const EMULATOR_DIFFERS: &[(&str, &str, &str)] = &[
 
 #[tokio::test]
 async fn bigquery_functions_agree_with_bigquery() {
-    let remote_warehouse = emulator();
+    let remote_warehouse = emulator("crosscheck");
     let dir = tempfile::tempdir().unwrap();
     let warehouse = LocalWarehouse::open(dir.path()).await.unwrap();
     let mut queries: Vec<(String, String)> = Vec::new();
@@ -453,12 +431,7 @@ async fn sql_files_give_the_same_rows_on_both_backends() {
     use crate::schema::UTC;
     use crate::sql::{LATEST_WATERMARK, SOURCE_WINDOW, WATERMARKS};
 
-    let dataset = format!(
-        "gma_crosscheck_files_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
-    let remote = emulator_in(&dataset);
+    let remote = emulator("crosscheck_files");
     let dir = tempfile::tempdir().unwrap();
     let local = LocalWarehouse::open(dir.path()).await.unwrap();
 
