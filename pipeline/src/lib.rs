@@ -11,7 +11,8 @@
 //! - [`warehouse`]: SQL over the stored tables (DataFusion locally), in BigQuery's dialect;
 //! - [`flow`]: the pipeline framework (sources → async transforms → sinks, sharded, bounded or
 //!   following its source) that gma's batch jobs are written in;
-//! - [`sql`]: the SQL files of the repository's `sql/` folder, by name.
+//! - [`sql`]: the SQL files of the repository's `sql/` folder, by name;
+//! - [`import`]: `gma import`, a bulk load of NDJSON files into the store.
 //!
 //! The key decision: an event is acknowledged only once its log record is fsynced, and many
 //! concurrent appends share one fsync, so durability does not cost throughput. Everything after
@@ -22,6 +23,7 @@ pub mod blob;
 pub mod event;
 pub mod event_sink;
 pub mod flow;
+pub mod import;
 pub mod schema;
 pub mod sql;
 pub mod store;

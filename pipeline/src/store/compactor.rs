@@ -195,7 +195,7 @@ pub(crate) fn compact_segment(layout: &Layout, id: u64) -> Result<usize, StoreEr
 /// Parquet settings of the events table: zstd, and no dictionary or min/max statistics for the
 /// columns whose values are unique and long (a dictionary of payloads only costs time; the
 /// statistics that prune reads are `received`'s and the lifted columns').
-fn writer_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
+pub(crate) fn writer_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?));
     for column in ["payload", "signature", "delivery_id", "payload_sha256"] {

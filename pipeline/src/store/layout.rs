@@ -6,11 +6,16 @@
 //!   wal/00000000000000000007.wal           log segments, oldest first
 //!   wal/payloads/…                         large payloads the log records point at
 //!   tables/events/day=2026-11-28/seg-00000000000000000006.parquet
+//!   tables/events/day=2026-11-28/imp-00000000000000000009.parquet   written by `gma import`
 //! ```
 //!
 //! A Parquet file is named after the segment it was compacted from, so a reader that read a
 //! segment from the log knows to skip that segment's Parquet files, and compacting a segment
 //! twice (after a crash) overwrites instead of duplicating.
+//!
+//! A bulk-imported file (`imp-N`) skips the log. Its number is drawn from the same counter as
+//! segment numbers, so no log segment ever has it: readers never skip it, and it can never
+//! collide with a compacted file.
 
 use std::fs;
 use std::io;
@@ -24,7 +29,8 @@ pub const EVENTS_TABLE: &str = "events";
 pub struct ParquetFile {
     /// Its path.
     pub path: PathBuf,
-    /// The log segment it was compacted from.
+    /// The log segment it was compacted from; for an imported file, the number it drew from
+    /// the segment counter (no log segment has that number).
     pub segment: u64,
 }
 
@@ -81,6 +87,11 @@ impl Layout {
             .join(format!("seg-{segment:020}.parquet"))
     }
 
+    /// The Parquet file number `id` of a bulk import wrote for day `day`.
+    pub fn import_parquet_path(&self, table: &str, day: &str, id: u64) -> PathBuf {
+        self.day_dir(table, day).join(format!("imp-{id:020}.parquet"))
+    }
+
     /// Creates the folders a writer needs.
     ///
     /// # Errors
@@ -124,9 +135,10 @@ impl Layout {
             for file in read_dir_if_exists(&day.path())? {
                 let file = file?;
                 let name = file.file_name();
+                let name = name.to_string_lossy();
                 let segment = name
-                    .to_string_lossy()
                     .strip_prefix("seg-")
+                    .or_else(|| name.strip_prefix("imp-"))
                     .and_then(|s| s.strip_suffix(".parquet"))
                     .and_then(|s| s.parse().ok());
                 if let Some(segment) = segment {

@@ -14,7 +14,10 @@
 //! - **Queryable at once.** Readers ([`snapshot::read_snapshot`]) see the Parquet files plus the
 //!   log's records, so an event can be queried as soon as it is acknowledged.
 //! - **One writer.** A lock file keeps a second process from writing the same folder.
+//! - **Bulk loads skip the log.** [`bulk`] writes imported rows straight to Parquet files,
+//!   deduplicated through the same index.
 
+pub mod bulk;
 mod compactor;
 mod index;
 pub mod layout;
@@ -37,6 +40,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+pub use bulk::{BulkStats, BulkWriter, EncodedRowGroup, Reservation, RowGroupEncoder};
+pub(crate) use compactor::day_of;
 pub use layout::Layout;
 pub use metrics::StoreMetrics;
 pub use snapshot::{Snapshot, read_snapshot};
@@ -444,6 +449,7 @@ fn recover(layout: &Layout) -> Result<Recovery, StoreError> {
         }
         events += scan.events.len();
     }
+    bulk::remove_abandoned(layout);
     let table = layout.table_dir(layout::EVENTS_TABLE);
     for file in layout
         .list_parquet(layout::EVENTS_TABLE)

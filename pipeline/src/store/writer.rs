@@ -42,6 +42,18 @@ pub(crate) enum Command {
     Tick,
     /// Seal the active segment now and answer once it is compacted.
     Seal(oneshot::Sender<Result<(), StoreError>>),
+    /// Take the delivery ids of a bulk load: answer, for each key in order, whether it was new,
+    /// and hold the new ones in the index (so a later duplicate, in the same list or elsewhere,
+    /// is refused) until they are stored or released.
+    Reserve {
+        keys: Vec<DeliveryKey>,
+        reply: oneshot::Sender<Vec<bool>>,
+    },
+    /// Give back keys a bulk load reserved and did not store.
+    Release(Vec<DeliveryKey>),
+    /// Hand out a number from the segment counter, for a file that must never share a name
+    /// with a compacted segment's.
+    AllocateId(oneshot::Sender<u64>),
     /// Seal, hand the last segment to the compactor and stop.
     Shutdown,
 }
@@ -111,6 +123,23 @@ impl Writer {
                     Command::Seal(reply) => {
                         self.commit(&mut appends);
                         self.seal(Some(reply));
+                    }
+                    Command::Reserve { keys, reply } => {
+                        // Appends queued before the reservation are decided first, so an id is
+                        // either appended or reserved, never both.
+                        self.commit(&mut appends);
+                        let fresh = keys.into_iter().map(|key| self.index.insert(key)).collect();
+                        let _ = reply.send(fresh);
+                    }
+                    Command::Release(keys) => {
+                        for key in &keys {
+                            self.index.remove(key);
+                        }
+                    }
+                    Command::AllocateId(reply) => {
+                        let id = self.next_segment;
+                        self.next_segment += 1;
+                        let _ = reply.send(id);
                     }
                     Command::Shutdown => {
                         stop = true;
