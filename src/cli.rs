@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the webhook endpoint and land every verified delivery in the data directory (or BigQuery with --sink bigquery).
     Serve(Box<ServeArgs>),
+    /// Import webhook events from NDJSON files (GMA's BigQuery export, or {headers, payload} lines), plain or .gz, or directories of them.
+    Import(ImportArgs),
     /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
     Query(QueryArgs),
 }
@@ -115,6 +117,21 @@ pub enum Sink {
     Local,
     /// A BigQuery table (streaming inserts; 2xx once BigQuery acknowledged the row).
     Bigquery,
+}
+
+/// `gma import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or directories to import. A directory is searched recursively for .json, .ndjson
+    /// and .jsonl files, each optionally .gz.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Data directory of the embedded event store. It must not be in use by a running `gma serve`.
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// Threads parsing and compressing (default: one per CPU).
+    #[arg(long, env = "GMA_IMPORT_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// `gma query`.

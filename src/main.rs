@@ -3,6 +3,7 @@
 //! here.
 
 mod cli;
+mod import;
 mod logging;
 mod query;
 mod serve;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
+            Command::Import(args) => import::run(args).await,
             Command::Query(args) => query::run(args).await,
         }
     });

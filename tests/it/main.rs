@@ -4,6 +4,7 @@
 //! - `bigquery_sink`: `gma serve --sink bigquery` against bqemulator.
 //! - `disk_full`: a full disk answers 503, loses nothing acknowledged, recovers.
 //! - `http`: every status of `POST /webhook`, and the other routes, over real HTTP.
+//! - `import`: `gma import` of fixture files, then `gma query`; the data directory's lock.
 //! - `landing`: payloads land byte-identical with their lifted columns, also large and
 //!   form-encoded ones, and concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
@@ -12,6 +13,7 @@
 mod bigquery_sink;
 mod disk_full;
 mod http;
+mod import;
 mod landing;
 mod process;
 mod readme;
