@@ -59,7 +59,11 @@ fn fixtures(dir: &PathBuf) -> Result<Vec<(String, String)>> {
         }
     }
     found.sort();
-    ensure!(!found.is_empty(), "no *.payload.json under {}", dir.display());
+    ensure!(
+        !found.is_empty(),
+        "no *.payload.json under {}",
+        dir.display()
+    );
     Ok(found)
 }
 
@@ -77,7 +81,10 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let per_file = args.bytes.div_ceil(args.files.max(1));
     // Average spacing of `received` so that the timestamps span about `days` days.
-    let average_line = payloads.iter().map(|(_, p)| p.len() as u64 + 300).sum::<u64>()
+    let average_line = payloads
+        .iter()
+        .map(|(_, p)| p.len() as u64 + 300)
+        .sum::<u64>()
         / payloads.len() as u64;
     let lines_expected = (args.bytes / average_line).max(1);
     let step_micros = (args.days * 86_400_000_000 / lines_expected).max(1);
@@ -114,7 +121,13 @@ fn main() -> Result<()> {
             line.push_str("{\"delivery_id\":\"");
             line.push_str(&id);
             line.push_str("\",\"signature\":\"sha256=");
-            line.push_str(&format!("{:016x}{:016x}{:016x}{:016x}", mix(a ^ 1), mix(a ^ 2), mix(a ^ 3), mix(a ^ 4)));
+            line.push_str(&format!(
+                "{:016x}{:016x}{:016x}{:016x}",
+                mix(a ^ 1),
+                mix(a ^ 2),
+                mix(a ^ 3),
+                mix(a ^ 4)
+            ));
             line.push_str("\",\"received\":\"");
             line.push_str(&received);
             line.push_str("\",\"event\":\"");
@@ -172,7 +185,13 @@ mod tests {
 
     #[test]
     fn formats_bigquery_export_timestamps() {
-        assert_eq!(chrono_like(1_767_225_600_000_000), "2026-01-01 00:00:00.000000 UTC");
-        assert_eq!(chrono_like(1_772_323_199_123_456), "2026-02-28 23:59:59.123456 UTC");
+        assert_eq!(
+            chrono_like(1_767_225_600_000_000),
+            "2026-01-01 00:00:00.000000 UTC"
+        );
+        assert_eq!(
+            chrono_like(1_772_323_199_123_456),
+            "2026-02-28 23:59:59.123456 UTC"
+        );
     }
 }

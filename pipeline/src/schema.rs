@@ -117,6 +117,18 @@ impl EventBatchBuilder {
         }
     }
 
+    /// An empty builder sized for `rows` rows holding `payload_bytes` payload bytes in all, so a
+    /// bulk load does not grow (and copy) its largest buffer as it appends.
+    pub fn with_capacity(rows: usize, payload_bytes: usize) -> Self {
+        Self {
+            delivery_id: StringBuilder::with_capacity(rows, rows * 36),
+            signature: StringBuilder::with_capacity(rows, rows * 71),
+            payload: StringBuilder::with_capacity(rows, payload_bytes),
+            payload_sha256: StringBuilder::with_capacity(rows, rows * 64),
+            ..Self::new()
+        }
+    }
+
     /// Rows appended since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
         self.rows

@@ -31,14 +31,25 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .flatten()
         .filter(|e| e.path().is_dir())
-        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten().map(|f| f.path()))
+        .flat_map(|e| {
+            std::fs::read_dir(e.path())
+                .unwrap()
+                .flatten()
+                .map(|f| f.path())
+        })
         .filter(|p| p.to_string_lossy().ends_with(".payload.json"))
         .collect();
     paths.sort();
     paths
         .into_iter()
         .map(|p| {
-            let event = p.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+            let event = p
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             (event, std::fs::read(&p).unwrap())
         })
         .collect()
@@ -96,15 +107,27 @@ async fn imports_an_export_directory_then_queries_it_and_skips_it_the_second_tim
         "{stdout}"
     );
     assert!(stdout.contains("bad lines:  1"), "{stdout}");
-    let where_ = format!("{}:{bad_line}: not valid JSON", export.join("part-0.ndjson").display());
+    let where_ = format!(
+        "{}:{bad_line}: not valid JSON",
+        export.join("part-0.ndjson").display()
+    );
     assert!(stdout.contains(&where_), "{stdout}");
 
     let out = run(
-        &["query", "--format", "ndjson", "SELECT delivery_id, payload_sha256, payload_size, \
-          repository, sender, hook_id FROM events ORDER BY delivery_id"],
+        &[
+            "query",
+            "--format",
+            "ndjson",
+            "SELECT delivery_id, payload_sha256, payload_size, \
+          repository, sender, hook_id FROM events ORDER BY delivery_id",
+        ],
         &data,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -113,7 +136,11 @@ async fn imports_an_export_directory_then_queries_it_and_skips_it_the_second_tim
     assert_eq!(rows.len(), fixtures.len());
     for ((id, payload), row) in expected.iter().zip(&rows) {
         assert_eq!(row["delivery_id"], id.as_str());
-        assert_eq!(row["payload_sha256"], hex::encode(Sha256::digest(payload)), "{id}");
+        assert_eq!(
+            row["payload_sha256"],
+            hex::encode(Sha256::digest(payload)),
+            "{id}"
+        );
         assert_eq!(row["payload_size"], payload.len(), "{id}");
         let parsed: Value = serde_json::from_slice(payload).unwrap();
         assert_eq!(
@@ -121,7 +148,10 @@ async fn imports_an_export_directory_then_queries_it_and_skips_it_the_second_tim
             parsed["repository"]["full_name"],
             "{id}"
         );
-        assert_eq!(row.get("sender").cloned().unwrap_or(Value::Null), parsed["sender"]["login"]);
+        assert_eq!(
+            row.get("sender").cloned().unwrap_or(Value::Null),
+            parsed["sender"]["login"]
+        );
     }
     assert_eq!(rows[1]["hook_id"], 5, "a header of the headers shape");
 
@@ -129,7 +159,10 @@ async fn imports_an_export_directory_then_queries_it_and_skips_it_the_second_tim
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("Imported 0 events"), "{stdout}");
-    assert!(stdout.contains(&format!("duplicates: {}", fixtures.len())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("duplicates: {}", fixtures.len())),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

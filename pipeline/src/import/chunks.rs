@@ -17,7 +17,7 @@ use super::files::InputFile;
 const MAX_LINE_BYTES: usize = 512 * 1024 * 1024;
 
 /// Whole lines of one file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Chunk {
     /// Which input file (its position in the import's file list).
     pub file_index: usize,
@@ -25,8 +25,9 @@ pub struct Chunk {
     pub path: Arc<PathBuf>,
     /// Line number (1-based) of the chunk's first line in its file.
     pub first_line: u64,
-    /// The lines, each ended by `\n` except perhaps the file's last.
-    pub data: Vec<u8>,
+    /// The lines, each ended by `\n` except perhaps the file's last (shared, so a chunk can be
+    /// handed to a blocking thread without a copy).
+    pub data: bytes::Bytes,
     /// Bytes of the file (compressed, for gzip) consumed to read this chunk, for progress.
     pub input_bytes: u64,
 }
@@ -158,7 +159,7 @@ impl ChunkReader {
             file_index: input.index,
             path: Arc::clone(&input.path),
             first_line,
-            data,
+            data: bytes::Bytes::from(data),
             input_bytes,
         }))
     }
@@ -210,7 +211,7 @@ mod tests {
         let got = chunks(&[path], 5);
         let lines: Vec<(u64, String)> = got
             .iter()
-            .map(|c| (c.first_line, String::from_utf8(c.data.clone()).unwrap()))
+            .map(|c| (c.first_line, String::from_utf8(c.data.to_vec()).unwrap()))
             .collect();
         assert_eq!(
             lines,

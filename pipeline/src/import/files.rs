@@ -21,7 +21,9 @@ pub struct InputFile {
 
 /// Whether `path` names an NDJSON file (`.json`, `.ndjson`, `.jsonl`, each optionally `.gz`).
 pub fn is_ndjson(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase());
     let Some(name) = name else {
         return false;
     };
@@ -71,9 +73,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     for entry in entries {
         let entry = entry.map_err(|e| ImportError::input(dir, e))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(|e| ImportError::input(&path, e))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| ImportError::input(&path, e))?;
         let kind = if kind.is_symlink() {
-            std::fs::metadata(&path).map_err(|e| ImportError::input(&path, e))?.file_type()
+            std::fs::metadata(&path)
+                .map_err(|e| ImportError::input(&path, e))?
+                .file_type()
         } else {
             kind
         };
@@ -110,11 +116,23 @@ mod tests {
         let files = discover(&[root.to_path_buf(), explicit.clone(), root.join("a.json")]).unwrap();
         let names: Vec<_> = files
             .iter()
-            .map(|f| f.path.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .map(|f| {
+                f.path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(
             names,
-            ["a.json", "b/a.ndjson.gz", "b/deeper/z.jsonl", "c.JSONL.GZ", "notes.txt"]
+            [
+                "a.json",
+                "b/a.ndjson.gz",
+                "b/deeper/z.jsonl",
+                "c.JSONL.GZ",
+                "notes.txt"
+            ]
         );
         assert_eq!(
             files.iter().map(|f| f.gzip).collect::<Vec<_>>(),

@@ -154,7 +154,8 @@ fn read_fields(line: &[u8]) -> Result<Fields<'_>, BadLineReason> {
             target_id: l.target_id,
         }),
         Err(error) if error.classify() == serde_json::error::Category::Data => {
-            let l = serde_json::from_slice::<RawPayloadLine<'_>>(line).map_err(|e| json_error(&e))?;
+            let l =
+                serde_json::from_slice::<RawPayloadLine<'_>>(line).map_err(|e| json_error(&e))?;
             let payload = match l.payload {
                 None => None,
                 Some(raw) if raw.get().starts_with('{') => Some(Cow::Borrowed(raw.get())),
@@ -207,9 +208,9 @@ fn read_headers(raw: &RawValue) -> Result<Headers, BadLineReason> {
             continue;
         };
         let number = |field: &str| {
-            text.trim()
-                .parse::<i64>()
-                .map_err(|_| BadLineReason::WrongType(format!("header {field} is not a number: {text:?}")))
+            text.trim().parse::<i64>().map_err(|_| {
+                BadLineReason::WrongType(format!("header {field} is not a number: {text:?}"))
+            })
         };
         match name.to_ascii_lowercase().as_str() {
             "x-github-delivery" => headers.delivery_id = Some(text),
@@ -281,7 +282,8 @@ pub fn parse_line(line: &[u8], now_micros: i64) -> Result<ParsedLine<'_>, BadLin
         });
     }
     Ok(ParsedLine {
-        delivery_id: non_empty(fields.delivery_id).ok_or(BadLineReason::Missing("`delivery_id`"))?,
+        delivery_id: non_empty(fields.delivery_id)
+            .ok_or(BadLineReason::Missing("`delivery_id`"))?,
         event: non_empty(fields.event).ok_or(BadLineReason::Missing("`event`"))?,
         signature: fields.signature.unwrap_or_default(),
         received_micros: received.ok_or(BadLineReason::Missing("`received`"))?,
@@ -323,7 +325,11 @@ mod tests {
         assert_eq!(parsed.received_micros, T0);
         assert_eq!(parsed.signature, "");
         assert_eq!(
-            (parsed.hook_id, parsed.target_type.as_deref(), parsed.target_id),
+            (
+                parsed.hook_id,
+                parsed.target_type.as_deref(),
+                parsed.target_id
+            ),
             (Some(5), Some("repository"), Some(9))
         );
     }
@@ -335,7 +341,10 @@ mod tests {
         assert_eq!(parsed.delivery_id, "d-3");
         assert_eq!(parsed.event, "ping");
         assert_eq!(parsed.signature, "sha256=cd");
-        assert_eq!(parsed.received_micros, 42, "no received: the import's clock");
+        assert_eq!(
+            parsed.received_micros, 42,
+            "no received: the import's clock"
+        );
         assert_eq!(parsed.hook_id, Some(77));
         assert_eq!(parsed.target_type.as_deref(), Some("integration"));
         assert_eq!(parsed.target_id, Some(12));

@@ -45,7 +45,9 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// Reading or decompressing an input file failed part way.
-    #[error("reading {path} failed: {source}; nothing of the unfinished files was stored, run the import again once it reads")]
+    #[error(
+        "reading {path} failed: {source}; nothing of the unfinished files was stored, run the import again once it reads"
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -69,6 +71,19 @@ pub enum ImportError {
     /// The store failed to reserve ids or write a file.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stage of the import pipeline stopped the run (an unreadable file, a failed write).
+    #[error(transparent)]
+    Pipeline(#[from] crate::flow::FlowError),
+    /// Chunks of input could not be processed; their lines were not imported.
+    #[error(
+        "{failed} chunk(s) of input could not be imported (first: {first}); run the import again, lines already imported are skipped"
+    )]
+    ChunksFailed {
+        /// How many chunks failed.
+        failed: u64,
+        /// The first failures, `stage: file:line: error`.
+        first: String,
+    },
 }
 
 impl ImportError {

@@ -72,11 +72,12 @@ pub struct ProcessedChunk {
 }
 
 /// What processing needs besides the chunk.
-pub struct ProcessContext<'a> {
+#[derive(Clone)]
+pub struct ProcessContext {
     /// The store whose index says which ids are new.
-    pub store: &'a EventStore,
+    pub store: Arc<EventStore>,
     /// Encodes row groups.
-    pub encoder: &'a RowGroupEncoder,
+    pub encoder: Arc<RowGroupEncoder>,
     /// `received` of a line that has none (the import's start).
     pub now_micros: i64,
     /// Bad lines kept per chunk for the report.
@@ -93,7 +94,7 @@ struct Good<'a> {
 ///
 /// # Errors
 /// [`ImportError::Store`] if the store is closed or a row group cannot be encoded.
-pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext<'_>) -> Result<ProcessedChunk, ImportError> {
+pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChunk, ImportError> {
     let mut counts = LineCounts::default();
     let mut bad_lines = Vec::new();
     let mut good: Vec<Good<'_>> = Vec::new();
@@ -150,13 +151,14 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext<'_>) -> Result<Processe
     }
     let mut groups = Vec::with_capacity(days.len());
     for (day, rows) in days {
-        let mut builder = EventBatchBuilder::new();
+        let payload_bytes = rows.iter().map(|&i| good[i].payload.len()).sum();
+        let mut builder = EventBatchBuilder::with_capacity(rows.len(), payload_bytes);
         for &i in &rows {
             builder.append(&good[i].event, &good[i].payload);
         }
-        let batch = builder
-            .finish()
-            .map_err(|e| crate::store::StoreError::arrow("building a batch of imported events", e))?;
+        let batch = builder.finish().map_err(|e| {
+            crate::store::StoreError::arrow("building a batch of imported events", e)
+        })?;
         let part = reservation.split_off(rows);
         let day = crate::store::day_of(day * MICROS_PER_DAY);
         groups.push(ctx.encoder.encode(day, &batch, part)?);
@@ -171,8 +173,8 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext<'_>) -> Result<Processe
 
 fn parse_good(line: &[u8], now_micros: i64) -> Result<Good<'_>, BadLineReason> {
     let parsed = parse_line(line, now_micros)?;
-    let lifted =
-        lift(parsed.payload.as_bytes()).map_err(|e| BadLineReason::BadPayload(payload_problem(&e)))?;
+    let lifted = lift(parsed.payload.as_bytes())
+        .map_err(|e| BadLineReason::BadPayload(payload_problem(&e)))?;
     let payload_size = parsed.payload.len() as u64;
     Ok(Good {
         event: Event {
@@ -197,6 +199,11 @@ fn parse_good(line: &[u8], now_micros: i64) -> Result<Good<'_>, BadLineReason> {
 fn payload_problem(error: &crate::event::PayloadError) -> String {
     match error {
         crate::event::PayloadError::NotObject => "is JSON but not an object".into(),
-        other => format!("is not valid JSON: {}", other.to_string().trim_start_matches("the payload is not valid JSON: ")),
+        other => format!(
+            "is not valid JSON: {}",
+            other
+                .to_string()
+                .trim_start_matches("the payload is not valid JSON: ")
+        ),
     }
 }

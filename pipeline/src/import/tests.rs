@@ -41,19 +41,18 @@ fn options() -> ImportOptions {
         chunk_bytes: 256,
         workers: 2,
         bad_line_samples: 10,
+        progress_bar: false,
     }
 }
 
-fn import(store: &EventStore, paths: &[PathBuf]) -> ImportSummary {
-    import_files(store, discover(paths).unwrap(), &options(), &|_| {}).unwrap()
-}
-
 async fn import_async(store: &std::sync::Arc<EventStore>, paths: &[PathBuf]) -> ImportSummary {
-    let store = std::sync::Arc::clone(store);
-    let paths = paths.to_vec();
-    tokio::task::spawn_blocking(move || import(&store, &paths))
-        .await
-        .unwrap()
+    import_files(
+        std::sync::Arc::clone(store),
+        discover(paths).unwrap(),
+        &options(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn rows(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
@@ -124,7 +123,12 @@ async fn both_shapes_land_byte_for_byte_with_their_lifted_columns() {
     assert_eq!(summary.files, 1);
     assert_eq!(
         summary.counts,
-        LineCounts { lines: 2, imported: 2, duplicates: 0, bad: 0 }
+        LineCounts {
+            lines: 2,
+            imported: 2,
+            duplicates: 0,
+            bad: 0
+        }
     );
     assert_eq!(summary.written.rows, 2);
     assert_eq!(summary.written.files, 2, "one file per day");
@@ -146,15 +150,28 @@ async fn both_shapes_land_byte_for_byte_with_their_lifted_columns() {
     assert_eq!(e["payload_size"], PUSH.len());
     assert_eq!(e["repository"], "acme/widgets");
     assert_eq!(e["sender"], "octocat");
-    assert!(e["received"].as_str().unwrap().starts_with("2026-01-01T00:00:00.123456"), "{e:?}");
+    assert!(
+        e["received"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-01T00:00:00.123456"),
+        "{e:?}"
+    );
     let h = &got[1];
     assert_eq!(h["delivery_id"], "h-1");
     assert_eq!(h["event"], "issues");
     assert_eq!(h["signature"], "sha256=hh");
     let text = serde_json::to_string(&serde_json::from_str::<Value>(ISSUES).unwrap()).unwrap();
-    assert_eq!(h["payload"], text.as_str(), "an object payload: its text in the line");
+    assert_eq!(
+        h["payload"],
+        text.as_str(),
+        "an object payload: its text in the line"
+    );
     assert_eq!(h["action"], "opened");
-    assert_eq!((h["hook_id"].clone(), h["target_id"].clone()), (json!(12), json!(34)));
+    assert_eq!(
+        (h["hook_id"].clone(), h["target_id"].clone()),
+        (json!(12), json!(34))
+    );
     assert_eq!(h["target_type"], "integration");
     assert_eq!(h["installation_id"], 7);
     assert_eq!(h["organization"], "acme");
@@ -170,16 +187,19 @@ async fn bad_lines_are_reported_with_file_and_line_and_the_rest_imports() {
     write(
         &input,
         &[
-            good("g-1"),                                                         // 1
-            "not json".into(),                                                   // 2
-            String::new(),                                                       // 3 (blank)
-            json!({"event": "push", "received": 1, "payload": "{}"}).to_string(), // 4
+            good("g-1"),                                                             // 1
+            "not json".into(),                                                       // 2
+            String::new(),                                                           // 3 (blank)
+            json!({"event": "push", "received": 1, "payload": "{}"}).to_string(),    // 4
             json!({"delivery_id": "x", "received": 1, "payload": "{}"}).to_string(), // 5
-            json!({"delivery_id": "x", "event": "push", "received": 1, "payload": "[1]"}).to_string(), // 6
+            json!({"delivery_id": "x", "event": "push", "received": 1, "payload": "[1]"})
+                .to_string(), // 6
             json!({"delivery_id": "x", "event": "push", "received": 1, "payload": 5}).to_string(), // 7
-            json!({"delivery_id": "x", "event": "push", "received": "later", "payload": "{}"}).to_string(), // 8
-            good("g-2"),                                                         // 9
-            json!({"delivery_id": "x", "event": "push", "received": 1, "payload": "{\"a\":"}).to_string(), // 10
+            json!({"delivery_id": "x", "event": "push", "received": "later", "payload": "{}"})
+                .to_string(), // 8
+            good("g-2"), // 9
+            json!({"delivery_id": "x", "event": "push", "received": 1, "payload": "{\"a\":"})
+                .to_string(), // 10
         ],
     );
     let store = open(&data);
@@ -187,20 +207,37 @@ async fn bad_lines_are_reported_with_file_and_line_and_the_rest_imports() {
     store.close().await;
     assert_eq!(
         summary.counts,
-        LineCounts { lines: 9, imported: 2, duplicates: 0, bad: 7 }
+        LineCounts {
+            lines: 9,
+            imported: 2,
+            duplicates: 0,
+            bad: 7
+        }
     );
     let report: Vec<String> = summary.bad_lines.iter().map(ToString::to_string).collect();
     let at = |n: u64, what: &str| format!("{}:{n}: {what}", input.display());
-    assert!(report[0].starts_with(&at(2, "not valid JSON")), "{report:?}");
+    assert!(
+        report[0].starts_with(&at(2, "not valid JSON")),
+        "{report:?}"
+    );
     assert_eq!(report[1], at(4, "no `delivery_id`"));
     assert_eq!(report[2], at(5, "no `event`"));
     assert_eq!(report[3], at(6, "the payload is JSON but not an object"));
     assert_eq!(
         report[4],
-        at(7, "`payload` is neither a JSON object nor a string holding one")
+        at(
+            7,
+            "`payload` is neither a JSON object nor a string holding one"
+        )
     );
-    assert!(report[5].starts_with(&at(8, "bad `received`")), "{report:?}");
-    assert!(report[6].starts_with(&at(10, "the payload is not valid JSON")), "{report:?}");
+    assert!(
+        report[5].starts_with(&at(8, "bad `received`")),
+        "{report:?}"
+    );
+    assert!(
+        report[6].starts_with(&at(10, "the payload is not valid JSON")),
+        "{report:?}"
+    );
     let got = rows(&data, "SELECT delivery_id FROM events ORDER BY delivery_id").await;
     assert_eq!(got.len(), 2);
 }
@@ -245,7 +282,16 @@ async fn dedupes_within_the_import_across_runs_and_against_appended_events() {
     let input = tmp.path().join("in.ndjson");
     let line = |id: &str| export_line(id, "2026-01-01T00:00:00Z", "push", PUSH);
     // "dup" twice in the file (first one wins), "landed" already stored through the log.
-    write(&input, &[line("a"), line("dup"), line("landed"), line("dup"), line("b")]);
+    write(
+        &input,
+        &[
+            line("a"),
+            line("dup"),
+            line("landed"),
+            line("dup"),
+            line("b"),
+        ],
+    );
     let store = open(&data);
     let landed = ping("landed");
     assert_eq!(store.append(&landed).await.unwrap(), AppendOutcome::Landed);
@@ -253,12 +299,22 @@ async fn dedupes_within_the_import_across_runs_and_against_appended_events() {
     let first = import_async(&store, std::slice::from_ref(&input)).await;
     assert_eq!(
         first.counts,
-        LineCounts { lines: 5, imported: 3, duplicates: 2, bad: 0 }
+        LineCounts {
+            lines: 5,
+            imported: 3,
+            duplicates: 2,
+            bad: 0
+        }
     );
     let again = import_async(&store, std::slice::from_ref(&input)).await;
     assert_eq!(
         again.counts,
-        LineCounts { lines: 5, imported: 0, duplicates: 5, bad: 0 }
+        LineCounts {
+            lines: 5,
+            imported: 0,
+            duplicates: 5,
+            bad: 0
+        }
     );
     assert_eq!(again.written.files, 0);
     // The log path sees the imported ids too.
@@ -278,9 +334,15 @@ async fn dedupes_within_the_import_across_runs_and_against_appended_events() {
         "SELECT delivery_id, event FROM events ORDER BY delivery_id",
     )
     .await;
-    let ids: Vec<_> = got.iter().map(|r| r["delivery_id"].as_str().unwrap()).collect();
+    let ids: Vec<_> = got
+        .iter()
+        .map(|r| r["delivery_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["a", "b", "dup", "landed"]);
-    assert_eq!(got[3]["event"], "ping", "the stored event was kept, not replaced");
+    assert_eq!(
+        got[3]["event"], "ping",
+        "the stored event was kept, not replaced"
+    );
 }
 
 #[tokio::test]
@@ -297,18 +359,32 @@ async fn an_unfinished_load_gives_its_ids_back() {
             builder.append(&ping(id), "{}");
         }
         let batch = builder.finish().unwrap();
-        let group = encoder.encode("2026-01-01".into(), &batch, reservation).unwrap();
-        let mut writer = store2.bulk_writer();
+        let group = encoder
+            .encode("2026-01-01".into(), &batch, reservation)
+            .unwrap();
+        let mut writer = crate::store::BulkWriter::new(std::sync::Arc::clone(&store2));
         writer.write(group).unwrap();
         let day = store2.layout().day_dir("events", "2026-01-01");
-        assert_eq!(std::fs::read_dir(&day).unwrap().count(), 1, "the open .tmp file");
+        assert_eq!(
+            std::fs::read_dir(&day).unwrap().count(),
+            1,
+            "the open .tmp file"
+        );
         drop(writer);
-        assert_eq!(std::fs::read_dir(&day).unwrap().count(), 0, "removed when abandoned");
+        assert_eq!(
+            std::fs::read_dir(&day).unwrap().count(),
+            0,
+            "removed when abandoned"
+        );
     })
     .await
     .unwrap();
     // The release is asynchronous to the writer thread; it is queued before this request.
     let again = store.reserve(&["x", "y"]).await.unwrap();
-    assert_eq!(again.new_count(), 2, "the ids of an unfinished load are free again");
+    assert_eq!(
+        again.new_count(),
+        2,
+        "the ids of an unfinished load are free again"
+    );
     store.close().await;
 }

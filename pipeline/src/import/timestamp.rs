@@ -24,10 +24,9 @@ pub fn parse_text(text: &str) -> Result<i64, String> {
     if text.is_empty() {
         return Err("the timestamp is empty".into());
     }
-    if text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+' || b == b'e' || b == b'E')
-        && text.bytes().any(|b| b.is_ascii_digit())
+    if text.bytes().all(|b| {
+        b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+' || b == b'e' || b == b'E'
+    }) && text.bytes().any(|b| b.is_ascii_digit())
         && !text.as_bytes()[1..].contains(&b'-')
     {
         let number: f64 = text
@@ -169,10 +168,19 @@ mod tests {
         ] {
             assert_eq!(parse_text(text), Ok(T0), "{text}");
         }
-        assert_eq!(parse_text("2026-01-01 00:00:00.123456 UTC"), Ok(T0 + 123_456));
-        assert_eq!(parse_text("2026-01-01 00:00:00.123456+00"), Ok(T0 + 123_456));
+        assert_eq!(
+            parse_text("2026-01-01 00:00:00.123456 UTC"),
+            Ok(T0 + 123_456)
+        );
+        assert_eq!(
+            parse_text("2026-01-01 00:00:00.123456+00"),
+            Ok(T0 + 123_456)
+        );
         assert_eq!(parse_text("2026-01-01T00:00:00.5Z"), Ok(T0 + 500_000));
-        assert_eq!(parse_text("2026-01-01T00:00:00.123456789Z"), Ok(T0 + 123_456));
+        assert_eq!(
+            parse_text("2026-01-01T00:00:00.123456789Z"),
+            Ok(T0 + 123_456)
+        );
         assert_eq!(parse_text("1767225600.25"), Ok(T0 + 250_000));
         assert_eq!(parse_text("1969-12-31T23:59:59Z"), Ok(-1_000_000));
         assert_eq!(parse_epoch(1_767_225_600.0, false), Ok(T0));

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -174,16 +175,6 @@ impl EventStore {
             .map_err(|_| StoreError::Closed)?;
         answer.blocking_recv().map_err(|_| StoreError::Closed)
     }
-
-    /// Starts a bulk load into the events table (see [`BulkWriter`]).
-    pub fn bulk_writer(&self) -> BulkWriter<'_> {
-        BulkWriter {
-            store: self,
-            open: BTreeMap::new(),
-            clock: 0,
-            stats: BulkStats::default(),
-        }
-    }
 }
 
 /// Encodes batches of the events schema into compressed Parquet row groups, on any thread.
@@ -297,14 +288,25 @@ struct OpenFile {
 /// Rows count as stored once [`finish`](Self::finish) returns (or their file was closed
 /// earlier because it was full or its day was the least recently written). Dropping the writer
 /// unfinished removes its temporary files and gives their delivery ids back.
-pub struct BulkWriter<'a> {
-    store: &'a EventStore,
+pub struct BulkWriter {
+    store: Arc<EventStore>,
     open: BTreeMap<String, OpenFile>,
     clock: u64,
     stats: BulkStats,
 }
 
-impl BulkWriter<'_> {
+impl BulkWriter {
+    /// Starts a bulk load into the events table of `store`. Its methods block (file I/O, and
+    /// the writer thread's answers): call them outside async tasks or in `spawn_blocking`.
+    pub fn new(store: Arc<EventStore>) -> Self {
+        Self {
+            store,
+            open: BTreeMap::new(),
+            clock: 0,
+            stats: BulkStats::default(),
+        }
+    }
+
     /// Appends `group` to its day's file, starting one if needed.
     ///
     /// # Errors
@@ -440,7 +442,7 @@ impl BulkWriter<'_> {
     }
 }
 
-impl Drop for BulkWriter<'_> {
+impl Drop for BulkWriter {
     fn drop(&mut self) {
         // Unfinished files: their rows are not stored. The reservations drop with them.
         for file in std::mem::take(&mut self.open).into_values() {

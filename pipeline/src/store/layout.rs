@@ -89,7 +89,8 @@ impl Layout {
 
     /// The Parquet file number `id` of a bulk import wrote for day `day`.
     pub fn import_parquet_path(&self, table: &str, day: &str, id: u64) -> PathBuf {
-        self.day_dir(table, day).join(format!("imp-{id:020}.parquet"))
+        self.day_dir(table, day)
+            .join(format!("imp-{id:020}.parquet"))
     }
 
     /// Creates the folders a writer needs.
