@@ -238,7 +238,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let got = chunks(&[path], 1 << 20);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].data, b"a\nb\nc\n");
+        assert_eq!(&got[0].data[..], b"a\nb\nc\n");
         assert_eq!(got[0].input_bytes, bytes.len() as u64);
     }
 

@@ -99,17 +99,14 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChu
     let mut bad_lines = Vec::new();
     let mut good: Vec<Good<'_>> = Vec::new();
     let mut start = 0;
-    let mut number = chunk.first_line;
     let data = &chunk.data;
     let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
-    for end in ends {
+    for (this, end) in (chunk.first_line..).zip(ends) {
         if start > data.len() {
             break;
         }
         let mut line = &data[start..end];
         start = end + 1;
-        let this = number;
-        number += 1;
         if let [rest @ .., b'\r'] = line {
             line = rest;
         }

@@ -153,8 +153,7 @@ struct Tally {
 impl Tally {
     /// Keeps only the first bad lines (in file and line order).
     fn trim(&mut self) {
-        self.bad_lines
-            .sort_by(|a, b| (a.file_index, a.line).cmp(&(b.file_index, b.line)));
+        self.bad_lines.sort_by_key(|bad| (bad.file_index, bad.line));
         self.bad_lines.truncate(self.keep);
     }
 }
