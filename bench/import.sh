@@ -76,10 +76,13 @@ sync
 run_duckdb() { # round
     local out="$WORK/duckdb-$1.parquet"
     "$BENCH_VENV/bin/python" - "$WORK/export" "$out" "$1" <<'PY'
-import json, os, sys, time
+import json, os, resource, sys, time
 import duckdb
 export, out, round_ = sys.argv[1], sys.argv[2], int(sys.argv[3])
-start = time.monotonic()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start, cpu_start = time.monotonic(), cpu()
 con = duckdb.connect(config={"autoinstall_known_extensions": False})
 con.execute("SET TimeZone='UTC'")
 con.execute(f"""
@@ -93,9 +96,10 @@ COPY (
 fd = os.open(out, os.O_RDONLY)
 os.fsync(fd)
 os.close(fd)
-seconds = time.monotonic() - start
+seconds, cpu_seconds = time.monotonic() - start, cpu() - cpu_start
 rows = con.execute(f"SELECT COUNT(*) FROM '{out}'").fetchone()[0]
 print(json.dumps({"mode": "import", "label": "duckdb", "round": round_, "seconds": round(seconds, 3),
+                  "cpu_seconds": round(cpu_seconds, 3),
                   "rows": rows, "threads": int(con.execute("SELECT current_setting('threads')").fetchone()[0]),
                   "output_bytes": os.path.getsize(out)}))
 PY
@@ -103,15 +107,26 @@ PY
 }
 
 run_gma() { # round
-    local data="$WORK/gma-data-$1" start end rows bytes
-    start="$(date +%s.%N)"
-    GMA_LOG=warn "$GMA_BIN" import "$WORK/export" --data-dir "$data" >"$WORK/gma-$1.out"
-    end="$(date +%s.%N)"
-    rows="$(GMA_LOG=warn "$GMA_BIN" query --format csv --data-dir "$data" 'SELECT COUNT(*) AS n FROM events' | tail -n 1)"
-    bytes="$(du -sb "$data/tables" | cut -f1)"
-    python3 -c 'import json,sys; print(json.dumps({"mode":"import","label":"gma","round":int(sys.argv[1]),
-        "seconds":round(float(sys.argv[3])-float(sys.argv[2]),3),"rows":int(sys.argv[4]),"output_bytes":int(sys.argv[5]),
-        "summary":open(sys.argv[6]).read().strip()}))' "$1" "$start" "$end" "$rows" "$bytes" "$WORK/gma-$1.out"
+    local data="$WORK/gma-data-$1"
+    python3 - "$GMA_BIN" "$WORK/export" "$data" "$1" <<'PY'
+import json, os, resource, subprocess, sys, time
+gma, export, data, round_ = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+env = dict(os.environ, GMA_LOG="warn")
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+start, cpu_start = time.monotonic(), cpu()
+done = subprocess.run([gma, "import", export, "--data-dir", data], env=env, check=True,
+                      capture_output=True, text=True)
+seconds, cpu_seconds = time.monotonic() - start, cpu() - cpu_start
+rows = subprocess.run([gma, "query", "--format", "csv", "--data-dir", data,
+                       "SELECT COUNT(*) AS n FROM events"], env=env, check=True,
+                      capture_output=True, text=True).stdout.split()[-1]
+size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(data, "tables")) for f in fs)
+print(json.dumps({"mode": "import", "label": "gma", "round": round_, "seconds": round(seconds, 3),
+                  "cpu_seconds": round(cpu_seconds, 3), "rows": int(rows), "output_bytes": size,
+                  "summary": done.stdout.strip()}))
+PY
     rm -rf "$data"
 }
 
@@ -132,15 +147,18 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 gen = next(r for r in rows if r["mode"] == "generate")
 runs = [r for r in rows if r["mode"] == "import"]
 best = {label: min(r["seconds"] for r in runs if r["label"] == label) for label in ("duckdb", "gma")}
+cpu = {label: min(r["cpu_seconds"] for r in runs if r["label"] == label) for label in ("duckdb", "gma")}
 print()
 print(f"input: {gen['bytes'] / 2**30:.2f} GiB, {gen['lines']:,} lines in {gen['files']} files")
 for r in runs:
-    print(f"  round {r['round']} {r['label']:7} {r['seconds']:8.2f} s  {gen['bytes'] / 2**20 / r['seconds']:7.1f} MiB/s"
+    print(f"  round {r['round']} {r['label']:7} {r['seconds']:8.2f} s (cpu {r['cpu_seconds']:6.2f} s)  {gen['bytes'] / 2**20 / r['seconds']:7.1f} MiB/s"
           f"  rows {r['rows']:,}  output {r['output_bytes'] / 2**20:.0f} MiB")
 ratio = best["gma"] / best["duckdb"]
 print(f"best: duckdb {best['duckdb']:.2f} s, gma {best['gma']:.2f} s; gma/duckdb = {ratio:.2f} (target <= 1.0: {'MET' if ratio <= 1.0 else 'NOT MET'})")
+print(f"least CPU: duckdb {cpu['duckdb']:.2f} s, gma {cpu['gma']:.2f} s; gma/duckdb = {cpu['gma'] / cpu['duckdb']:.2f}")
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps({"mode": "summary", "duckdb_best_seconds": best["duckdb"], "gma_best_seconds": best["gma"],
+                        "duckdb_least_cpu_seconds": cpu["duckdb"], "gma_least_cpu_seconds": cpu["gma"],
                         "ratio_gma_over_duckdb": round(ratio, 3), "target_met": ratio <= 1.0}) + "\n")
 bad = [r for r in runs if r["rows"] != gen["lines"]]
 for r in bad:
