@@ -84,6 +84,14 @@ pub struct ServeArgs {
     /// Where events land: the embedded store of --data-dir (local), or a BigQuery table.
     #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
     pub sink: Sink,
+    /// The BigQuery table and blob store of --sink bigquery.
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
+}
+
+/// Where events land in BigQuery (`gma serve` and `gma import` with --sink bigquery).
+#[derive(Debug, Clone, Args)]
+pub struct BigQueryArgs {
     /// BigQuery: the Google Cloud project of the dataset (GMA's PROJECT_ID; BIG_QUERY_PROJECT_ID
     /// is read too).
     #[arg(long, env = "PROJECT_ID")]
@@ -110,7 +118,7 @@ pub struct ServeArgs {
     pub blob_store: Option<String>,
 }
 
-/// Where `gma serve` lands events.
+/// Where `gma serve` and `gma import` land events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Sink {
     /// The embedded event store of the data directory.
@@ -132,6 +140,13 @@ pub struct ImportArgs {
     /// Threads parsing and compressing (default: one per CPU).
     #[arg(long, env = "GMA_IMPORT_WORKERS")]
     pub workers: Option<usize>,
+    /// Where events land: the embedded store of --data-dir (local), or a BigQuery table (the
+    /// same flags as `gma serve`).
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
+    pub sink: Sink,
+    /// The BigQuery table and blob store of --sink bigquery.
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
 }
 
 /// `gma query`.

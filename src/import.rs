@@ -5,10 +5,14 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gma_pipeline::import::{ImportError, ImportOptions, ImportSummary, discover, import_files};
+use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
+use gma_pipeline::import::{
+    ImportError, ImportOptions, ImportSummary, InputFile, discover, import_files,
+    import_files_to_bigquery,
+};
 use gma_pipeline::store::{EventStore, StoreError, StoreOptions};
 
-use crate::cli::ImportArgs;
+use crate::cli::{ImportArgs, Sink};
 
 /// Runs the import and prints its summary.
 pub async fn run(args: ImportArgs) -> Result<()> {
@@ -17,6 +21,44 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         let named: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::NothingToImport(named.join(", ")).into());
     }
+    let defaults = ImportOptions::default();
+    let options = ImportOptions {
+        workers: args.workers.unwrap_or(defaults.workers),
+        progress_bar: std::io::stderr().is_terminal(),
+        ..defaults
+    };
+    let (summary, destination) = match args.sink {
+        Sink::Local => (
+            import_locally(&args, files, &options).await?,
+            Destination::Local(args.data_dir.join("tables").join("events")),
+        ),
+        Sink::Bigquery => {
+            let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
+            let sink = BigQueryEventSink::connect(config)
+                .await
+                .context("connecting to BigQuery (--sink bigquery)")?;
+            let table = format!("{:?} table {}", sink.warehouse(), sink.table());
+            let summary = import_files_to_bigquery(Arc::new(sink), files, &options)
+                .await
+                .context(
+                    "the import stopped; the rows BigQuery acknowledged are kept, and running it again skips them",
+                )?;
+            (summary, Destination::BigQuery(table))
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    print_summary(&mut out, &summary, &destination)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The local store of --data-dir: the import holds its LOCK while it runs.
+async fn import_locally(
+    args: &ImportArgs,
+    files: Vec<InputFile>,
+    options: &ImportOptions,
+) -> Result<ImportSummary> {
     let data_dir = args.data_dir.clone();
     let opened =
         tokio::task::spawn_blocking(move || EventStore::open(&data_dir, StoreOptions::default()))
@@ -30,29 +72,26 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         ),
         Err(error) => return Err(error).context("opening the data directory"),
     };
-    let defaults = ImportOptions::default();
-    let options = ImportOptions {
-        workers: args.workers.unwrap_or(defaults.workers),
-        progress_bar: std::io::stderr().is_terminal(),
-        ..defaults
-    };
-    let result = import_files(Arc::clone(&store), files, &options).await;
+    let result = import_files(Arc::clone(&store), files, options).await;
     // Close the store on the way out either way: it seals and compacts what the log holds.
     store.close().await;
-    let summary = result.context(
+    result.context(
         "the import stopped; the files it finished are kept, and running it again skips what they hold",
-    )?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    print_summary(&mut out, &summary, &args.data_dir)?;
-    out.flush()?;
-    Ok(())
+    )
+}
+
+/// Where the imported events went, for the summary.
+enum Destination {
+    /// The local events table's folder.
+    Local(std::path::PathBuf),
+    /// A BigQuery table, described.
+    BigQuery(String),
 }
 
 fn print_summary(
     out: &mut impl Write,
     summary: &ImportSummary,
-    data_dir: &std::path::Path,
+    destination: &Destination,
 ) -> std::io::Result<()> {
     let c = &summary.counts;
     writeln!(
@@ -70,14 +109,23 @@ fn print_summary(
         "  duplicates: {} (delivery ids already stored, or repeated in the input; skipped)",
         c.duplicates
     )?;
-    writeln!(
-        out,
-        "  written:    {} Parquet file{} ({:.1} MiB) under {}",
-        summary.written.files,
-        if summary.written.files == 1 { "" } else { "s" },
-        summary.written.bytes as f64 / (1024.0 * 1024.0),
-        data_dir.join("tables").join("events").display()
-    )?;
+    match destination {
+        Destination::Local(dir) => writeln!(
+            out,
+            "  written:    {} Parquet file{} ({:.1} MiB) under {}",
+            summary.written.files,
+            if summary.written.files == 1 { "" } else { "s" },
+            summary.written.bytes as f64 / (1024.0 * 1024.0),
+            dir.display()
+        )?,
+        Destination::BigQuery(table) => {
+            writeln!(
+                out,
+                "  written:    {} rows to {table}",
+                summary.written.rows
+            )?;
+        }
+    }
     writeln!(out, "  bad lines:  {}", c.bad)?;
     if c.bad > 0 {
         for bad in &summary.bad_lines {

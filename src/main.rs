@@ -2,6 +2,7 @@
 //! function per subcommand and turns the result into an exit code. No logic of its own lives
 //! here.
 
+mod bigquery_args;
 mod cli;
 mod import;
 mod logging;

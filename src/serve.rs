@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
-use gma_pipeline::blob::open_blob_store;
 use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
+use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
 use gma_pipeline::store::{EventStore, StoreOptions};
-use gma_pipeline::warehouse::bigquery::{BigQueryConfig, Credentials};
 
 use crate::cli::{ServeArgs, Sink};
 
@@ -64,57 +62,14 @@ async fn open_sink(args: &ServeArgs) -> Result<Arc<dyn EventSink>> {
             Ok(Arc::new(store))
         }
         Sink::Bigquery => {
-            let project = args
-                .bigquery_project
-                .clone()
-                .or_else(|| std::env::var("BIG_QUERY_PROJECT_ID").ok())
-                .filter(|p| !p.trim().is_empty());
-            let Some(project) = project else {
-                bail!(
-                    "--sink bigquery needs the project: set --bigquery-project (PROJECT_ID or BIG_QUERY_PROJECT_ID)"
-                );
-            };
-            let Some(dataset) = args
-                .bigquery_dataset
-                .clone()
-                .filter(|d| !d.trim().is_empty())
-            else {
-                bail!("--sink bigquery needs the dataset: set --bigquery-dataset (DATASET_ID)");
-            };
-            let endpoint = args
-                .bigquery_endpoint
-                .clone()
-                .filter(|e| !e.trim().is_empty());
-            let credentials = match (&endpoint, &args.bigquery_key_file) {
-                (Some(_), _) => Credentials::None,
-                (None, Some(key)) => Credentials::ServiceAccountKeyFile(key.clone()),
-                (None, None) => Credentials::ApplicationDefault,
-            };
-            let config = BigQueryEventSinkConfig {
-                warehouse: BigQueryConfig {
-                    project,
-                    dataset,
-                    endpoint,
-                    credentials,
-                    location: args.bigquery_location.clone(),
-                    page_size: None,
-                },
-                events_table: args.events_table.clone(),
-                spool_dir: args.data_dir.join("spool"),
-                blobs: match args.blob_store.as_deref().map(str::trim) {
-                    None | Some("") => None,
-                    Some(location) => Some(open_blob_store(location).with_context(|| {
-                        format!("opening the blob store {location} (--blob-store / GMA_BLOB_STORE)")
-                    })?),
-                },
-            };
+            let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
             let sink = BigQueryEventSink::connect(config)
                 .await
                 .context("connecting to BigQuery (--sink bigquery)")?;
             tracing::info!(
                 warehouse = ?sink.warehouse(),
                 table = %sink.table(),
-                blob_store = args.blob_store.as_deref().unwrap_or("(none)"),
+                blob_store = args.bigquery.blob_store.as_deref().unwrap_or("(none)"),
                 "Landing events in BigQuery."
             );
             Ok(Arc::new(sink))

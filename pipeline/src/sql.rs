@@ -38,6 +38,9 @@ pub const SOURCE_SHARD: &str = include_str!("../../sql/source_shard.sql");
 /// `${time}`, `@after`).
 pub const SOURCE_ORDERED: &str = include_str!("../../sql/source_ordered.sql");
 
+/// Which of `@ids` the events table (`${events_table}`, its configured name) holds already.
+pub const STORED_DELIVERY_IDS: &str = include_str!("../../sql/stored_delivery_ids.sql");
+
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
 pub fn resolve(sql: &str, prefix: &str) -> String {
@@ -58,6 +61,7 @@ mod tests {
             SOURCE_WINDOW,
             SOURCE_SHARD,
             SOURCE_ORDERED,
+            STORED_DELIVERY_IDS,
         ];
         for file in files {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {

@@ -18,7 +18,7 @@ fn gma() -> &'static Path {
 }
 
 /// The emulator's address and a fresh dataset name.
-fn emulator(test: &str) -> BigQueryConfig {
+pub(crate) fn emulator(test: &str) -> BigQueryConfig {
     let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_default();
     assert!(
         !host.trim().is_empty(),

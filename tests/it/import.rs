@@ -182,3 +182,87 @@ async fn refuses_a_data_directory_a_server_is_writing_and_fails_on_a_missing_pat
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/export"));
 }
+
+#[tokio::test]
+async fn imports_into_bigquery_once() {
+    use arrow::array::AsArray;
+    use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
+    use gma_pipeline::warehouse::{Params, Warehouse};
+
+    let config = crate::bigquery_sink::emulator("import");
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = fixtures();
+    // Every fixture once, the first one twice more (a redelivery within the export).
+    let mut lines = String::new();
+    for (i, (event, payload)) in fixtures.iter().chain(fixtures.iter().take(1)).enumerate() {
+        let id = format!("bq-{:03}", i % fixtures.len());
+        let line = json!({"delivery_id": id, "signature": "sha256=00", "event": event,
+                          "received": "2026-01-02T03:04:05.000006Z",
+                          "payload": std::str::from_utf8(payload).unwrap()});
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let export = tmp.path().join("export.ndjson");
+    std::fs::write(&export, &lines).unwrap();
+    let import = || {
+        Command::new(gma())
+            .args(["import", "--sink", "bigquery", export.to_str().unwrap()])
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .args(["--bigquery-project", &config.project])
+            .args(["--bigquery-dataset", &config.dataset])
+            .args(["--bigquery-endpoint", config.endpoint.as_deref().unwrap()])
+            .env("GMA_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+
+    let out = import();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = fixtures.len();
+    assert!(stdout.contains(&format!("Imported {n} events")), "{stdout}");
+    assert!(stdout.contains("duplicates: 1 "), "{stdout}");
+    assert!(
+        stdout.contains(&format!("written:    {n} rows to")),
+        "{stdout}"
+    );
+
+    let out = import();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Imported 0 events"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("duplicates: {} ", n + 1)),
+        "{stdout}"
+    );
+
+    let warehouse = BigQueryWarehouse::connect(config).unwrap();
+    let result = warehouse
+        .query(
+            "SELECT delivery_id, payload_sha256, repository FROM `${dataset}events` ORDER BY delivery_id",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = result
+        .batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: Vec<String> = (0..n).map(|i| format!("bq-{i:03}")).collect();
+    assert_eq!(ids, expected, "each event stored once");
+    let first_sha = result.batches[0].column(1).as_string::<i32>().value(0);
+    assert_eq!(first_sha, hex::encode(Sha256::digest(&fixtures[0].1)));
+    warehouse.delete_dataset().await.unwrap();
+}

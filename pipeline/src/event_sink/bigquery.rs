@@ -175,6 +175,66 @@ impl BigQueryEventSink {
         })
     }
 
+    /// Lands many events at once, as a backfill does: skips those whose delivery id the table
+    /// holds already (one query for the batch), then inserts the rest (insertId = delivery id),
+    /// payloads too large for a row going to the blob store. Each event comes with its payload's
+    /// text. Returns how many were new; the rest were duplicates.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when BigQuery or the blob store fails; nothing is known to be
+    /// stored then, and landing the same events again is safe.
+    pub async fn land_many(&self, events: Vec<(Event, String)>) -> Result<u64, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = events
+            .iter()
+            .map(|(event, _)| event.headers.delivery_id.clone())
+            .collect();
+        let sql = crate::sql::STORED_DELIVERY_IDS.replace("${events_table}", self.table.name);
+        let params = crate::warehouse::Params::new()
+            .with("ids", crate::warehouse::ParamValue::StringArray(ids));
+        let stored = self
+            .warehouse
+            .query(&sql, &params)
+            .await
+            .map_err(unavailable)?;
+        let mut known = std::collections::HashSet::new();
+        for batch in &stored.batches {
+            let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                .map_err(unavailable)?;
+            let column = arrow::array::AsArray::as_string::<i32>(&column);
+            known.extend(column.iter().flatten().map(str::to_owned));
+        }
+        let mut builder = EventBatchBuilder::new();
+        let mut landed = 0;
+        for (mut event, text) in events {
+            if !known.insert(event.headers.delivery_id.clone()) {
+                continue;
+            }
+            if event.payload_size > MAX_INLINE_PAYLOAD
+                || json_string_len(text.as_bytes()) > MAX_ROW_PAYLOAD_JSON
+            {
+                event.payload = Payload::Inline(bytes::Bytes::from(text));
+                match self.offload(&event).await? {
+                    RowPayload::Offloaded { sha256, uri } => {
+                        builder.append_offloaded(&event, &sha256, &uri);
+                    }
+                    RowPayload::Inline(text) => builder.append(&event, &text),
+                }
+            } else {
+                builder.append(&event, &text);
+            }
+            landed += 1;
+        }
+        let batch = builder.finish().map_err(unavailable)?;
+        self.warehouse
+            .insert_rows(&self.table, &batch, InsertIds::Column("delivery_id"))
+            .await
+            .map_err(unavailable)?;
+        Ok(landed)
+    }
+
     fn seen_recently(&self, delivery_id: &str) -> bool {
         self.recent
             .lock()

@@ -28,7 +28,7 @@ pub use chunks::{Chunk, ChunkReader};
 pub use files::{InputFile, discover};
 pub use line::{BadLineReason, ParsedLine, parse_line};
 pub use process::{BadLine, LineCounts, ProcessContext, ProcessedChunk, process_chunk};
-pub use run::{ImportOptions, ImportSummary, import_files};
+pub use run::{ImportOptions, ImportSummary, import_files, import_files_to_bigquery};
 
 use crate::store::StoreError;
 

@@ -84,17 +84,21 @@ pub struct ProcessContext {
     pub bad_line_samples: usize,
 }
 
-struct Good<'a> {
-    event: Event,
-    payload: Cow<'a, str>,
+/// A good line: its event (payload text beside it, not copied into the event).
+pub struct Good<'a> {
+    /// The event, with an empty inline payload.
+    pub event: Event,
+    /// The payload's text, borrowed from the chunk when it was stored as a JSON string.
+    pub payload: Cow<'a, str>,
 }
 
-/// Parses, lifts, deduplicates and encodes one chunk. Must run on a thread that may block
-/// (not an async task): it waits for the store's writer thread.
-///
-/// # Errors
-/// [`ImportError::Store`] if the store is closed or a row group cannot be encoded.
-pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChunk, ImportError> {
+/// The lines of a chunk: good ones parsed and lifted, bad ones counted (the first
+/// `bad_line_samples` kept). Blocks only on CPU.
+pub fn parse_lines<'a>(
+    chunk: &'a Chunk,
+    now_micros: i64,
+    bad_line_samples: usize,
+) -> (Vec<Good<'a>>, LineCounts, Vec<BadLine>) {
     let mut counts = LineCounts::default();
     let mut bad_lines = Vec::new();
     let mut good: Vec<Good<'_>> = Vec::new();
@@ -114,11 +118,11 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChu
             continue;
         }
         counts.lines += 1;
-        match parse_good(line, ctx.now_micros) {
+        match parse_good(line, now_micros) {
             Ok(g) => good.push(g),
             Err(reason) => {
                 counts.bad += 1;
-                if bad_lines.len() < ctx.bad_line_samples {
+                if bad_lines.len() < bad_line_samples {
                     bad_lines.push(BadLine {
                         path: Arc::clone(&chunk.path),
                         file_index: chunk.file_index,
@@ -129,6 +133,16 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChu
             }
         }
     }
+    (good, counts, bad_lines)
+}
+
+/// Parses, lifts, deduplicates and encodes one chunk. Must run on a thread that may block
+/// (not an async task): it waits for the store's writer thread.
+///
+/// # Errors
+/// [`ImportError::Store`] if the store is closed or a row group cannot be encoded.
+pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChunk, ImportError> {
+    let (good, mut counts, bad_lines) = parse_lines(chunk, ctx.now_micros, ctx.bad_line_samples);
 
     let ids: Vec<&str> = good
         .iter()

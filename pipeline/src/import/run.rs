@@ -9,6 +9,7 @@
 //! too, so the async stages only pass chunks along. Channels hold a chunk or two per stage, so
 //! memory is bounded by `workers × chunk_bytes` whatever the input's size.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,14 @@ use async_trait::async_trait;
 use super::ImportError;
 use super::chunks::{Chunk, ChunkReader};
 use super::files::InputFile;
-use super::process::{BadLine, LineCounts, ProcessContext, ProcessedChunk, process_chunk};
+use super::process::{
+    BadLine, LineCounts, ProcessContext, ProcessedChunk, parse_lines, process_chunk,
+};
+use crate::event::Event;
+use crate::event_sink::bigquery::BigQueryEventSink;
 use crate::flow::{
-    BoxError, DoFn, ParDo, Pipeline, PipelineOptions, Retry, Sink, Source, Sourced, StepError,
+    BoxError, DoFn, ParDo, Pipeline, PipelineOptions, Retry, RunSummary, Sink, Source, Sourced,
+    StepError,
 };
 use crate::store::{BulkStats, BulkWriter, EventStore, RowGroupEncoder};
 
@@ -92,13 +98,7 @@ pub async fn import_files(
         keep: options.bad_line_samples,
         ..Tally::default()
     }));
-    let mut pipeline_options = PipelineOptions::new("import");
-    // A chunk is large: keep only a few in flight between stages.
-    pipeline_options.channel_capacity = workers;
-    pipeline_options.sink_batch = 1;
-    pipeline_options.sink_delay = Duration::ZERO;
-    pipeline_options.progress_bar = options.progress_bar;
-    let run = Pipeline::new(pipeline_options)
+    let run = Pipeline::new(pipeline_options(workers, options.progress_bar))
         .read("read", ChunkSource::new(files, options.chunk_bytes))
         .apply(
             ParDo::new("parse", ParseChunks { ctx })
@@ -115,6 +115,72 @@ pub async fn import_files(
         )
         .run()
         .await?;
+    summarize(&run, &tally, files_count, input_bytes, started)
+}
+
+/// Imports `files` into the BigQuery events table of `sink` and returns what it did: the same
+/// reading and parsing as [`import_files`], then one query per batch for the delivery ids the
+/// table holds already and streaming inserts of the rest (insertId = delivery id).
+///
+/// # Errors
+/// As [`import_files`]; a failed insert can be retried by running the import again.
+pub async fn import_files_to_bigquery(
+    sink: Arc<BigQueryEventSink>,
+    files: Vec<InputFile>,
+    options: &ImportOptions,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let files_count = files.len();
+    let input_bytes = files.iter().map(|f| f.bytes).sum();
+    let workers = options.workers.max(1);
+    let tally = Arc::new(Mutex::new(Tally {
+        keep: options.bad_line_samples,
+        ..Tally::default()
+    }));
+    let parse = ParseEvents {
+        now_micros: chrono::Utc::now().timestamp_micros(),
+        bad_line_samples: options.bad_line_samples,
+        seen: Arc::new(Mutex::new(HashSet::new())),
+    };
+    let run = Pipeline::new(pipeline_options(workers, options.progress_bar))
+        .read("read", ChunkSource::new(files, options.chunk_bytes))
+        .apply(
+            ParDo::new("parse", parse)
+                .concurrency(workers)
+                .ordered(false)
+                .retry(Retry::NONE),
+        )
+        .write(
+            "bigquery",
+            BigQuerySink {
+                sink,
+                tally: Arc::clone(&tally),
+            },
+        )
+        .run()
+        .await?;
+    summarize(&run, &tally, files_count, input_bytes, started)
+}
+
+/// The options of an import's pipeline. A chunk is large: only a few are in flight between
+/// stages, and the sink writes each as it comes.
+fn pipeline_options(workers: usize, progress_bar: bool) -> PipelineOptions {
+    let mut options = PipelineOptions::new("import");
+    options.channel_capacity = workers;
+    options.sink_batch = 1;
+    options.sink_delay = Duration::ZERO;
+    options.progress_bar = progress_bar;
+    options
+}
+
+/// The import's summary from its run and tally; failed chunks fail the import.
+fn summarize(
+    run: &RunSummary,
+    tally: &Mutex<Tally>,
+    files: usize,
+    input_bytes: u64,
+    started: Instant,
+) -> Result<ImportSummary, ImportError> {
     if run.failed > 0 {
         let first: Vec<String> = run.failures.iter().map(ToString::to_string).collect();
         return Err(ImportError::ChunksFailed {
@@ -131,7 +197,7 @@ pub async fn import_files(
         })?;
     tally.trim();
     Ok(ImportSummary {
-        files: files_count,
+        files,
         input_bytes,
         counts: tally.counts,
         bad_lines: tally.bad_lines,
@@ -294,4 +360,86 @@ fn write_chunks(
         }
     }
     Ok(())
+}
+
+/// The events of a chunk with their payload texts, for the BigQuery sink.
+struct ParsedEvents {
+    events: Vec<(Event, String)>,
+    counts: LineCounts,
+    bad_lines: Vec<BadLine>,
+}
+
+/// The transform of a BigQuery import: parse and lift a chunk ([`parse_lines`]) on a blocking
+/// thread, dropping delivery ids that came earlier in the import.
+struct ParseEvents {
+    now_micros: i64,
+    bad_line_samples: usize,
+    seen: Arc<Mutex<HashSet<String>>>,
+}
+
+#[async_trait]
+impl DoFn for ParseEvents {
+    type In = Chunk;
+    type Out = ParsedEvents;
+
+    async fn process(&self, chunk: &Chunk) -> Result<Vec<ParsedEvents>, StepError> {
+        let chunk = chunk.clone();
+        let (now, samples, seen) = (
+            self.now_micros,
+            self.bad_line_samples,
+            Arc::clone(&self.seen),
+        );
+        let parsed = tokio::task::spawn_blocking(move || {
+            let (good, mut counts, bad_lines) = parse_lines(&chunk, now, samples);
+            let mut seen = seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let events: Vec<(Event, String)> = good
+                .into_iter()
+                .filter(|g| seen.insert(g.event.headers.delivery_id.clone()))
+                .map(|g| (g.event, g.payload.into_owned()))
+                .collect();
+            counts.duplicates = counts.lines - counts.bad - events.len() as u64;
+            ParsedEvents {
+                events,
+                counts,
+                bad_lines,
+            }
+        })
+        .await
+        .map_err(StepError::permanent)?;
+        Ok(vec![parsed])
+    }
+
+    fn describe(&self, chunk: &Chunk) -> String {
+        format!("{}:{}", chunk.path.display(), chunk.first_line)
+    }
+}
+
+/// The sink of a BigQuery import: each chunk's events through
+/// [`BigQueryEventSink::land_many`]; durable when it returns.
+struct BigQuerySink {
+    sink: Arc<BigQueryEventSink>,
+    tally: Arc<Mutex<Tally>>,
+}
+
+#[async_trait]
+impl Sink<ParsedEvents> for BigQuerySink {
+    async fn write(&mut self, items: Vec<ParsedEvents>) -> Result<(), BoxError> {
+        for mut parsed in items {
+            let offered = parsed.events.len() as u64;
+            let landed = self.sink.land_many(parsed.events).await?;
+            parsed.counts.imported = landed;
+            parsed.counts.duplicates += offered - landed;
+            if let Ok(mut tally) = self.tally.lock() {
+                tally.counts += parsed.counts;
+                tally.written.rows += landed;
+                tally.bad_lines.extend(parsed.bad_lines);
+                if tally.bad_lines.len() > 4 * tally.keep.max(1) {
+                    tally.trim();
+                }
+            }
+        }
+        Ok(())
+    }
 }

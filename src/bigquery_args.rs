@@ -1,0 +1,60 @@
+//! The BigQuery flags of `gma serve` and `gma import` turned into a sink's configuration.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use gma_pipeline::blob::open_blob_store;
+use gma_pipeline::event_sink::bigquery::BigQueryEventSinkConfig;
+use gma_pipeline::warehouse::bigquery::{BigQueryConfig, Credentials};
+
+use crate::cli::BigQueryArgs;
+
+impl BigQueryArgs {
+    /// The configuration of a BigQuery events sink spooling large bodies in `spool_dir`.
+    pub fn sink_config(&self, spool_dir: PathBuf) -> Result<BigQueryEventSinkConfig> {
+        let project = self
+            .bigquery_project
+            .clone()
+            .or_else(|| std::env::var("BIG_QUERY_PROJECT_ID").ok())
+            .filter(|p| !p.trim().is_empty());
+        let Some(project) = project else {
+            bail!(
+                "--sink bigquery needs the project: set --bigquery-project (PROJECT_ID or BIG_QUERY_PROJECT_ID)"
+            );
+        };
+        let Some(dataset) = self
+            .bigquery_dataset
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+        else {
+            bail!("--sink bigquery needs the dataset: set --bigquery-dataset (DATASET_ID)");
+        };
+        let endpoint = self
+            .bigquery_endpoint
+            .clone()
+            .filter(|e| !e.trim().is_empty());
+        let credentials = match (&endpoint, &self.bigquery_key_file) {
+            (Some(_), _) => Credentials::None,
+            (None, Some(key)) => Credentials::ServiceAccountKeyFile(key.clone()),
+            (None, None) => Credentials::ApplicationDefault,
+        };
+        Ok(BigQueryEventSinkConfig {
+            warehouse: BigQueryConfig {
+                project,
+                dataset,
+                endpoint,
+                credentials,
+                location: self.bigquery_location.clone(),
+                page_size: None,
+            },
+            events_table: self.events_table.clone(),
+            spool_dir,
+            blobs: match self.blob_store.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(location) => Some(open_blob_store(location).with_context(|| {
+                    format!("opening the blob store {location} (--blob-store / GMA_BLOB_STORE)")
+                })?),
+            },
+        })
+    }
+}
