@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use gma_pipeline::flow::Shard;
 
 /// gma: GitHub events pipeline. Lands GitHub webhook deliveries durably and lets you query them.
 #[derive(Debug, Parser)]
@@ -140,6 +141,11 @@ pub struct ImportArgs {
     /// Threads parsing and compressing (default: one per CPU).
     #[arg(long, env = "GMA_IMPORT_WORKERS")]
     pub workers: Option<usize>,
+    /// Import only shard INDEX/COUNT of the files (by a hash of each path), e.g. 0/4, so N
+    /// tasks given the same paths split them. Default: Cloud Run Jobs'
+    /// CLOUD_RUN_TASK_INDEX/CLOUD_RUN_TASK_COUNT when set, else every file.
+    #[arg(long, env = "GMA_SHARD", value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
     /// Where events land: the embedded store of --data-dir (local), or a BigQuery table (the
     /// same flags as `gma serve`).
     #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
+use gma_pipeline::flow::Shard;
 use gma_pipeline::import::{
     ImportError, ImportOptions, ImportSummary, InputFile, discover, import_files,
     import_files_to_bigquery,
@@ -16,7 +17,22 @@ use crate::cli::{ImportArgs, Sink};
 
 /// Runs the import and prints its summary.
 pub async fn run(args: ImportArgs) -> Result<()> {
-    let files = discover(&args.paths)?;
+    let mut files = discover(&args.paths)?;
+    let shard = match args.shard {
+        Some(shard) => shard,
+        None => Shard::from_env()?,
+    };
+    if !shard.is_all() {
+        let found = files.len();
+        files.retain(|file| shard.takes(&file.path.to_string_lossy()));
+        eprintln!(
+            "Shard {shard}: importing {} of the {found} files found.",
+            files.len()
+        );
+        if files.is_empty() {
+            return Ok(());
+        }
+    }
     if files.is_empty() {
         let named: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::NothingToImport(named.join(", ")).into());

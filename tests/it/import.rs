@@ -266,3 +266,67 @@ async fn imports_into_bigquery_once() {
     assert_eq!(first_sha, hex::encode(Sha256::digest(&fixtures[0].1)));
     warehouse.delete_dataset().await.unwrap();
 }
+
+#[tokio::test]
+async fn shards_split_the_files_between_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let fixtures = fixtures();
+    for (i, (event, payload)) in fixtures.iter().enumerate() {
+        let line = json!({"delivery_id": format!("shard-{i:03}"), "signature": "sha256=00",
+                          "event": event, "received": "2026-01-02T03:04:05Z",
+                          "payload": std::str::from_utf8(payload).unwrap()});
+        std::fs::write(export.join(format!("part-{i:03}.ndjson")), line.to_string()).unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for index in 0..2 {
+        let data = tmp.path().join(format!("data-{index}"));
+        let out = Command::new(gma())
+            .args([
+                "import",
+                "--shard",
+                &format!("{index}/2"),
+                export.to_str().unwrap(),
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("GMA_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("Shard {index}/2: importing ")),
+            "{stderr}"
+        );
+        let out = run(
+            &[
+                "query",
+                "--format",
+                "ndjson",
+                "SELECT delivery_id FROM events",
+            ],
+            &data,
+        );
+        let ids: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["delivery_id"].to_string())
+            .collect();
+        assert!(
+            !ids.is_empty() && ids.len() < fixtures.len(),
+            "shard {index}/2 imported {} of {} files",
+            ids.len(),
+            fixtures.len()
+        );
+        for id in ids {
+            assert!(seen.insert(id.clone()), "{id} was imported by both shards");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        fixtures.len(),
+        "the two shards together missed files"
+    );
+}

@@ -93,6 +93,14 @@ impl Shard {
     pub fn is_all(self) -> bool {
         self.count == 1
     }
+
+    /// Whether the element whose key is `key` belongs to this shard, by the same hash the SQL
+    /// sources use (`ABS(MOD(FARM_FINGERPRINT(key), count)) = index`), for sources that are not
+    /// SQL (files to import).
+    pub fn takes(self, key: &str) -> bool {
+        let fingerprint = farmhash::fingerprint64(key.as_bytes()).cast_signed();
+        (fingerprint % i64::from(self.count)).unsigned_abs() == u64::from(self.index)
+    }
 }
 
 impl Default for Shard {
@@ -140,6 +148,27 @@ mod tests {
         );
         assert!(matches!("x".parse::<Shard>(), Err(ShardError::Syntax(_))));
         assert!(matches!("1/x".parse::<Shard>(), Err(ShardError::Syntax(_))));
+    }
+
+    #[test]
+    fn takes_each_key_in_exactly_one_shard() {
+        let keys: Vec<String> = (0..300)
+            .map(|i| format!("export/part-{i}.ndjson"))
+            .collect();
+        let mut taken = vec![0; keys.len()];
+        for index in 0..4 {
+            let shard = Shard::new(index, 4).unwrap();
+            let mine = keys.iter().filter(|k| shard.takes(k)).count();
+            assert!(mine > 30, "shard {shard} took only {mine} of 300 keys");
+            for (i, key) in keys.iter().enumerate() {
+                taken[i] += usize::from(shard.takes(key));
+            }
+        }
+        assert!(taken.iter().all(|&n| n == 1));
+        assert!(keys.iter().all(|k| Shard::ALL.takes(k)));
+        // BigQuery: ABS(MOD(FARM_FINGERPRINT('alphabet'), 5)) = 3 (the fingerprint is
+        // -2427165924636348523).
+        assert!(Shard::new(3, 5).unwrap().takes("alphabet"));
     }
 
     #[test]
