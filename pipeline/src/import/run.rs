@@ -84,20 +84,13 @@ pub async fn import_files(
     files: Vec<InputFile>,
     options: &ImportOptions,
 ) -> Result<ImportSummary, ImportError> {
-    let started = Instant::now();
-    let files_count = files.len();
-    let input_bytes = files.iter().map(|f| f.bytes).sum();
-    let workers = options.workers.max(1);
+    let (started, inputs, workers, tally) = begin(&files, options);
     let ctx = ProcessContext {
         store: Arc::clone(&store),
         encoder: Arc::new(RowGroupEncoder::new()?),
         now_micros: chrono::Utc::now().timestamp_micros(),
         bad_line_samples: options.bad_line_samples,
     };
-    let tally = Arc::new(Mutex::new(Tally {
-        keep: options.bad_line_samples,
-        ..Tally::default()
-    }));
     let run = Pipeline::new(pipeline_options(workers, options.progress_bar))
         .read("read", ChunkSource::new(files, options.chunk_bytes))
         .apply(
@@ -115,7 +108,7 @@ pub async fn import_files(
         )
         .run()
         .await?;
-    summarize(&run, &tally, files_count, input_bytes, started)
+    summarize(&run, &tally, inputs, started)
 }
 
 /// Imports `files` into the BigQuery events table of `sink` and returns what it did: the same
@@ -129,14 +122,7 @@ pub async fn import_files_to_bigquery(
     files: Vec<InputFile>,
     options: &ImportOptions,
 ) -> Result<ImportSummary, ImportError> {
-    let started = Instant::now();
-    let files_count = files.len();
-    let input_bytes = files.iter().map(|f| f.bytes).sum();
-    let workers = options.workers.max(1);
-    let tally = Arc::new(Mutex::new(Tally {
-        keep: options.bad_line_samples,
-        ..Tally::default()
-    }));
+    let (started, inputs, workers, tally) = begin(&files, options);
     let parse = ParseEvents {
         now_micros: chrono::Utc::now().timestamp_micros(),
         bad_line_samples: options.bad_line_samples,
@@ -159,7 +145,21 @@ pub async fn import_files_to_bigquery(
         )
         .run()
         .await?;
-    summarize(&run, &tally, files_count, input_bytes, started)
+    summarize(&run, &tally, inputs, started)
+}
+
+/// What an import starts with: its start time, its input (files and bytes), its workers and an
+/// empty tally.
+fn begin(
+    files: &[InputFile],
+    options: &ImportOptions,
+) -> (Instant, (usize, u64), usize, Arc<Mutex<Tally>>) {
+    let inputs = (files.len(), files.iter().map(|f| f.bytes).sum());
+    let tally = Arc::new(Mutex::new(Tally {
+        keep: options.bad_line_samples,
+        ..Tally::default()
+    }));
+    (Instant::now(), inputs, options.workers.max(1), tally)
 }
 
 /// The options of an import's pipeline. A chunk is large: only a few are in flight between
@@ -177,8 +177,7 @@ fn pipeline_options(workers: usize, progress_bar: bool) -> PipelineOptions {
 fn summarize(
     run: &RunSummary,
     tally: &Mutex<Tally>,
-    files: usize,
-    input_bytes: u64,
+    (files, input_bytes): (usize, u64),
     started: Instant,
 ) -> Result<ImportSummary, ImportError> {
     if run.failed > 0 {
