@@ -11,6 +11,8 @@
 //! - [`warehouse`]: SQL over the stored tables (DataFusion locally), in BigQuery's dialect;
 //! - [`flow`]: the pipeline framework (sources → async transforms → sinks, sharded, bounded or
 //!   following its source) that gma's batch jobs are written in;
+//! - [`github`]: a GitHub REST client for the batch jobs (webhook deliveries, installation
+//!   tokens, workflow-run logs) that honours GitHub's rate limits;
 //! - [`sql`]: the SQL files of the repository's `sql/` folder, by name;
 //! - [`import`]: `gma import`, a bulk load of NDJSON files into the store.
 //!
@@ -23,6 +25,7 @@ pub mod blob;
 pub mod event;
 pub mod event_sink;
 pub mod flow;
+pub mod github;
 pub mod import;
 pub mod schema;
 pub mod sql;
