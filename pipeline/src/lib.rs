@@ -14,7 +14,9 @@
 //! - [`github`]: a GitHub REST client for the batch jobs (webhook deliveries, installation
 //!   tokens, workflow-run logs) that honours GitHub's rate limits;
 //! - [`sql`]: the SQL files of the repository's `sql/` folder, by name;
-//! - [`import`]: `gma import`, a bulk load of NDJSON files into the store.
+//! - [`import`]: `gma import`, a bulk load of NDJSON files into the store;
+//! - [`lock`]: a lease lock held as one blob-store object, renewed while held, so one run of a
+//!   job (`gma retry`) works at a time.
 //!
 //! The key decision: an event is acknowledged only once its log record is fsynced, and many
 //! concurrent appends share one fsync, so durability does not cost throughput. Everything after
@@ -27,6 +29,7 @@ pub mod event_sink;
 pub mod flow;
 pub mod github;
 pub mod import;
+pub mod lock;
 pub mod schema;
 pub mod sql;
 pub mod store;
