@@ -242,9 +242,9 @@ pub enum LockError {
         action: &'static str,
         /// The lock object's URI.
         uri: String,
-        /// The store's error.
+        /// The store's error (boxed: a blob error is large).
         #[source]
-        source: BlobError,
+        source: Box<BlobError>,
     },
     /// The lock object kept changing while this caller tried to acquire it: other processes
     /// are creating and deleting it in a tight loop.
@@ -307,7 +307,7 @@ impl Target {
         LockError::Store {
             action,
             uri: self.uri.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
