@@ -489,7 +489,6 @@ pub async fn acquire(
             // Another taker won the race (or our write landed and its answer was lost): the
             // next round reads the object again and reports who holds it.
             Err(BlobError::PreconditionFailed { .. }) => {}
-            Err(e) if e.is_retryable() => {}
             Err(e) => return Err(target.error("take over", e)),
         }
     }
