@@ -20,8 +20,20 @@ pub const WATERMARKS: TableDef = TableDef {
     ddl: include_str!("../../sql/watermarks.sql"),
 };
 
+/// The retry job's `checkpoint` table: how far back each webhook's deliveries were examined.
+pub const CHECKPOINT: TableDef = TableDef {
+    name: "checkpoint",
+    ddl: include_str!("../../sql/checkpoint.sql"),
+};
+
+/// The retry job's `failure_events` table: events it failed to recover, and gave up on.
+pub const FAILURE_EVENTS: TableDef = TableDef {
+    name: "failure_events",
+    ddl: include_str!("../../sql/failure_events.sql"),
+};
+
 /// Every table gma owns, in creation order.
-pub const TABLES: &[TableDef] = &[EVENTS, WATERMARKS];
+pub const TABLES: &[TableDef] = &[EVENTS, WATERMARKS, CHECKPOINT, FAILURE_EVENTS];
 
 /// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
 pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
@@ -40,6 +52,13 @@ pub const SOURCE_ORDERED: &str = include_str!("../../sql/source_ordered.sql");
 
 /// Which of `@ids` the events table (`${events_table}`, its configured name) holds already.
 pub const STORED_DELIVERY_IDS: &str = include_str!("../../sql/stored_delivery_ids.sql");
+
+/// The retry job's checkpoint per webhook (`${checkpoint_table}`, `@instance`).
+pub const RETRY_CHECKPOINTS: &str = include_str!("../../sql/retry_checkpoints.sql");
+
+/// What the warehouse knows about the GUIDs of failed deliveries (`${events_table}`,
+/// `${failure_table}`, `@guids`, `@received_after`): landed, failed runs, given up.
+pub const RETRY_CANDIDATES: &str = include_str!("../../sql/retry_candidates.sql");
 
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
@@ -62,6 +81,10 @@ mod tests {
             SOURCE_SHARD,
             SOURCE_ORDERED,
             STORED_DELIVERY_IDS,
+            CHECKPOINT.ddl,
+            FAILURE_EVENTS.ddl,
+            RETRY_CHECKPOINTS,
+            RETRY_CANDIDATES,
         ];
         for file in files {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -105,6 +106,7 @@ struct Inner {
     config: GitHubConfig,
     budget: BudgetTracker,
     spacing: Spacing,
+    requests: AtomicU64,
 }
 
 impl GitHubClient {
@@ -142,6 +144,7 @@ impl GitHubClient {
                 http,
                 config,
                 budget: BudgetTracker::default(),
+                requests: AtomicU64::new(0),
             }),
         })
     }
@@ -149,6 +152,11 @@ impl GitHubClient {
     /// The client's configuration.
     pub fn config(&self) -> &GitHubConfig {
         &self.inner.config
+    }
+
+    /// HTTP requests sent so far (retries included), for a job's summary.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// The underlying HTTP client (no auth, no redirects), for fetching from storage hosts.
@@ -210,6 +218,7 @@ impl GitHubClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(source) => {
