@@ -3,8 +3,14 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gma_pipeline::flow::Shard;
+use gma_pipeline::github::HookRef;
+
+use crate::duration_arg::parse_duration;
 
 /// gma: GitHub events pipeline. Lands GitHub webhook deliveries durably and lets you query them.
 #[derive(Debug, Parser)]
@@ -28,6 +34,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Import webhook events from NDJSON files (GMA's BigQuery export, or {headers, payload} lines), plain or .gz, or directories of them.
     Import(ImportArgs),
+    /// Recover webhook deliveries GitHub failed to land: list the App's (and hooks') deliveries back to the checkpoint and redeliver or fetch every event that never landed. A bounded run, for cron or Cloud Run Jobs.
+    Retry(Box<RetryArgs>),
     /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
     Query(QueryArgs),
 }
@@ -181,4 +189,118 @@ pub enum OutputFormat {
     Json,
     /// One JSON object per line.
     Ndjson,
+}
+
+/// How gma reaches GitHub's API, shared by the jobs that call it.
+#[derive(Debug, Args)]
+pub struct GitHubArgs {
+    /// GitHub's REST API: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise
+    /// Server (GMA's GITHUB_ENTERPRISE_SERVER_URL, https://HOST, is read too).
+    #[arg(long, env = "GITHUB_API_URL")]
+    pub github_api_url: Option<String>,
+    /// The GitHub App's id (GMA's GITHUB_APP_ID).
+    #[arg(long, env = "GITHUB_APP_ID")]
+    pub github_app_id: Option<String>,
+    /// The GitHub App's private key, the PEM text (GMA's GITHUB_PRIVATE_KEY).
+    #[arg(long, env = "GITHUB_PRIVATE_KEY", hide_env_values = true, conflicts_with = "github_private_key_file")]
+    pub github_private_key: Option<String>,
+    /// The GitHub App's private key, a .pem file.
+    #[arg(long, env = "GITHUB_PRIVATE_KEY_FILE")]
+    pub github_private_key_file: Option<PathBuf>,
+    /// A token for repository and organization hooks (needs read access to their webhooks).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    /// Mutations (POSTs) sent to GitHub per minute at most, under its secondary rate limits.
+    #[arg(long, env = "GMA_GITHUB_MUTATIONS_PER_MINUTE", default_value_t = 60)]
+    pub github_mutations_per_minute: u32,
+    /// The longest a call waits for GitHub's rate limit to reset before the run ends.
+    #[arg(long, env = "GMA_GITHUB_MAX_RATE_LIMIT_WAIT", value_parser = parse_duration, default_value = "15m")]
+    pub github_max_rate_limit_wait: Duration,
+}
+
+/// `gma retry`.
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The webhooks whose deliveries are examined: app (the GitHub App's), repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID. Repeat or separate with commas.
+    #[arg(long = "hook", env = "GMA_RETRY_HOOKS", value_delimiter = ',', default_value = "app")]
+    pub hooks: Vec<HookRef>,
+    /// How events are recovered: redeliver (GitHub sends them again to gma serve) or fetch
+    /// (gma reads each payload from GitHub's delivery log and lands it itself).
+    #[arg(long, env = "GMA_RETRY_MODE", value_enum, default_value_t = RetryMode::Redeliver)]
+    pub mode: RetryMode,
+    /// List what would be recovered; change nothing (no lock, no redelivery, no rows).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Backfill: examine deliveries from this time (RFC 3339 or YYYY-MM-DD) instead of going back to the checkpoint; checkpoints are neither read nor written.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Backfill: examine deliveries up to this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// How long GitHub keeps deliveries redeliverable: 3d on github.com, 7d on GitHub Enterprise Server.
+    #[arg(long, env = "GMA_RETRY_WINDOW", value_parser = parse_duration, default_value = "3d")]
+    pub window: Duration,
+    /// Raise the alert when an unrecovered failure is this close to the end of the window.
+    #[arg(long, env = "GMA_RETRY_ALERT_MARGIN", value_parser = parse_duration, default_value = "1d")]
+    pub alert_margin: Duration,
+    /// The run's time budget (GMA's JOB_TIMEOUT): once spent no further recovery starts, and the
+    /// next run continues from the checkpoint.
+    #[arg(long, env = "JOB_TIMEOUT", value_parser = parse_duration, default_value = "45m")]
+    pub max_duration: Duration,
+    /// Runs that may fail to recover one event before it is given up on (recorded in failure_events).
+    #[arg(long, env = "GMA_RETRY_GIVE_UP_AFTER", default_value_t = 5)]
+    pub give_up_after: u32,
+    /// Recoveries in flight at once.
+    #[arg(long, env = "GMA_RETRY_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Where the lock lives: gs://bucket[/prefix] or a directory (default: GMA's BUCKET_NAME as
+    /// gs://BUCKET_NAME, else DATA_DIR/locks).
+    #[arg(long, env = "GMA_LOCK_STORE")]
+    pub lock_store: Option<String>,
+    /// How long the lock lasts without renewal (GMA's LOCK_TTL); a running job renews it.
+    #[arg(long, env = "LOCK_TTL", value_parser = parse_duration, default_value = "5m")]
+    pub lock_ttl: Duration,
+    /// How much longer than its expiry a lock is respected, for clocks that disagree (GMA's LOCK_TTL_CLOCK_SKEW).
+    #[arg(long, env = "LOCK_TTL_CLOCK_SKEW", value_parser = parse_duration, default_value = "10s")]
+    pub lock_ttl_clock_skew: Duration,
+    /// Data directory of the embedded store (the warehouse of --sink local).
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// Where the events, checkpoint and failure_events tables are: the data directory (local) or BigQuery.
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
+    pub sink: Sink,
+    /// BigQuery: the checkpoint table's name (GMA's CHECKPOINT_TABLE_ID).
+    #[arg(long, env = "CHECKPOINT_TABLE_ID", default_value = "checkpoint")]
+    pub checkpoint_table: String,
+    /// BigQuery: the failure table's name.
+    #[arg(long, env = "GMA_FAILURE_TABLE_ID", default_value = "failure_events")]
+    pub failure_table: String,
+    /// GitHub.
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    /// The BigQuery dataset of --sink bigquery.
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
+}
+
+/// How `gma retry` recovers an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RetryMode {
+    /// GitHub delivers it again.
+    Redeliver,
+    /// gma reads it from GitHub's delivery log and lands it.
+    Fetch,
+}
+
+/// A time on the command line: RFC 3339, or a date (midnight UTC).
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{text:?} is not a time; write 2026-11-28 or 2026-11-28T10:00:00Z"))
 }

@@ -4,9 +4,12 @@
 
 mod bigquery_args;
 mod cli;
+mod duration_arg;
+mod github_args;
 mod import;
 mod logging;
 mod query;
+mod retry;
 mod serve;
 mod signals;
 
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Import(args) => import::run(args).await,
+            Command::Retry(args) => retry::run(*args).await,
             Command::Query(args) => query::run(args).await,
         }
     });
