@@ -171,14 +171,14 @@ async fn app_jwts_and_tokens_are_checked_like_github() {
 async fn pagination_walks_every_delivery_once_newest_first() {
     let gh = FakeGitHub::start().await;
     let hook = HookRef::org("Octo-Org", 99);
-    let mut ids = Vec::new();
-    for n in 0..250 {
-        let status = if n % 10 == 0 { 500 } else { 200 };
-        ids.push(gh.add_delivery(
-            hook.clone(),
-            NewDelivery::new(&format!("g{n}"), "push", status),
-        ));
-    }
+    let mut ids = vec![gh.add_delivery(hook.clone(), NewDelivery::new("g0", "push", 500))];
+    ids.extend(gh.add_deliveries(
+        hook.clone(),
+        (1..250).map(|n| {
+            let status = if n % 10 == 0 { 500 } else { 200 };
+            NewDelivery::new(&format!("g{n}"), "push", status)
+        }),
+    ));
     // Another hook's deliveries never show up in this list.
     gh.add_delivery(HookRef::App, NewDelivery::new("other", "push", 200));
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
@@ -532,6 +532,10 @@ async fn run_logs_redirect_to_an_archive_host_that_refuses_authorization() {
         .read_to_string(&mut whole)
         .unwrap();
     assert_eq!(whole, "setup\nok\n##[error]boom\n");
+
+    let direct = gh.signed_archive_url("octo", "demo", 100, 1).unwrap();
+    assert_eq!(get(&direct, None).await.bytes().await.unwrap(), archive);
+    assert!(gh.signed_archive_url("octo", "demo", 101, 1).is_none());
 
     // The latest attempt is what /runs/{id}/logs serves: here a generated archive.
     let latest = get(&format!("{runs}/100/logs"), Some(&token)).await;

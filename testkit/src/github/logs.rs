@@ -19,7 +19,7 @@ use sha2::Sha256;
 
 use super::faults::{self, Fired, Route, error_body};
 use super::genzip::GeneratedZip;
-use super::{AuthKind, RecordedRequest, Shared};
+use super::{AuthKind, RecordedRequest, RunKey, Shared, State as FakeState};
 
 /// How long a logs redirect stays valid (GitHub: one minute).
 const LINK_LIFETIME_SECS: i64 = 60;
@@ -126,21 +126,9 @@ pub(super) fn run_logs(
         }
         Logs::InProgress => error_body(404, "Not Found", LOGS_DOCS),
         Logs::Zip(_) | Logs::Generated { .. } => {
-            let blob = match state.run_blob.get(&key) {
-                Some(blob) => *blob,
-                None => {
-                    state.blobs.push(logs);
-                    let blob = state.blobs.len() - 1;
-                    state.run_blob.insert(key, blob);
-                    blob
-                }
+            let Some(location) = signed_location(shared, &mut state, key) else {
+                return error_body(404, "Not Found", LOGS_DOCS);
             };
-            let expires = Utc::now().timestamp() + LINK_LIFETIME_SECS;
-            let location = format!(
-                "{}/blobs/{blob}/logs.zip?sig={}&expires={expires}",
-                shared.archive_url,
-                link_signature(&shared.archive_secret, blob, expires)
-            );
             let mut response = StatusCode::FOUND.into_response();
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert("location", value);
@@ -148,6 +136,33 @@ pub(super) fn run_logs(
             response
         }
     }
+}
+
+/// A fresh signed archive URL for run attempt `key`, if its logs are an archive.
+pub(super) fn signed_location(
+    shared: &Shared,
+    state: &mut FakeState,
+    key: RunKey,
+) -> Option<String> {
+    let logs = state.runs.get(&key)?.clone();
+    if !matches!(logs, Logs::Zip(_) | Logs::Generated { .. }) {
+        return None;
+    }
+    let blob = match state.run_blob.get(&key) {
+        Some(blob) => *blob,
+        None => {
+            state.blobs.push(logs);
+            let blob = state.blobs.len() - 1;
+            state.run_blob.insert(key, blob);
+            blob
+        }
+    };
+    let expires = Utc::now().timestamp() + LINK_LIFETIME_SECS;
+    Some(format!(
+        "{}/blobs/{blob}/logs.zip?sig={}&expires={expires}",
+        shared.archive_url,
+        link_signature(&shared.archive_secret, blob, expires)
+    ))
 }
 
 pub(super) fn archive_router(shared: Arc<Shared>) -> Router {
