@@ -84,6 +84,10 @@ async fn app_jwts_and_tokens_are_checked_like_github() {
         &json!({"iat": now() - 60, "exp": now() + 540, "iss": FakeGitHub::APP_ID}),
     );
     assert_eq!(get(&list, Some(&bearer(numeric_iss))).await.status(), 200);
+    let client_id_iss = FakeGitHub::sign_jwt(
+        &json!({"iat": now() - 60, "exp": now() + 540, "iss": FakeGitHub::CLIENT_ID}),
+    );
+    assert_eq!(get(&list, Some(&bearer(client_id_iss))).await.status(), 200);
 
     let wrong_key =
         jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("data/wrong-app-key.pem")).unwrap();

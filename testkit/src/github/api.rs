@@ -199,7 +199,9 @@ fn require_jwt(shared: &Shared, credential: &Credential) -> Result<(), &'static 
         .claims;
     let issuer_ok = match &claims["iss"] {
         Value::Number(n) => n.as_u64() == Some(FakeGitHub::APP_ID),
-        Value::String(s) => s.parse::<u64>().ok() == Some(FakeGitHub::APP_ID),
+        Value::String(s) => {
+            s == FakeGitHub::CLIENT_ID || s.parse::<u64>().ok() == Some(FakeGitHub::APP_ID)
+        }
         _ => false,
     };
     if !issuer_ok {
@@ -503,7 +505,7 @@ fn get_delivery(shared: &Shared, hook: &HookRef, id: i64) -> Response {
             "X-GitHub-Delivery": d.guid,
             "X-GitHub-Event": d.event,
             "X-GitHub-Hook-ID": hook.hook_id().to_string(),
-            "X-GitHub-Hook-Installation-Target-ID": target_id.map(|i| i.to_string()),
+            "X-GitHub-Hook-Installation-Target-ID": target_id.unwrap_or(0).to_string(),
             "X-GitHub-Hook-Installation-Target-Type": target_type,
             "X-Hub-Signature-256": signature(&state.webhook_secret, &body),
         },

@@ -297,6 +297,8 @@ pub struct FakeGitHub {
 impl FakeGitHub {
     /// The test App's id (`iss` of its JWTs, `GITHUB_APP_ID`).
     pub const APP_ID: u64 = 424_242;
+    /// The test App's client id, which GitHub also accepts as a JWT's `iss`.
+    pub const CLIENT_ID: &'static str = "Iv23liFakeGitHubApp0";
     /// The id of the App's own webhook (`X-GitHub-Hook-ID` of App deliveries).
     pub const APP_HOOK_ID: i64 = 4_242;
     /// A personal access token the fake accepts on token routes (repo/org hooks, logs).
@@ -344,7 +346,7 @@ impl FakeGitHub {
                 redelivery_target: None,
                 webhook_secret: Self::DEFAULT_WEBHOOK_SECRET.into(),
                 redelivery_outcome: 200,
-                rate_limit: 5_000,
+                rate_limit: 15_000,
                 rate_used: 0,
                 rate_reset: Utc::now().timestamp() + 3600,
                 runs: HashMap::new(),
@@ -469,8 +471,11 @@ impl FakeGitHub {
         self.shared.lock().token_lifetime = lifetime;
     }
 
-    /// The primary rate limit reported in `x-ratelimit-limit` (default 5,000). It is
-    /// reported, not enforced: use [`Fault::RateLimited`] to refuse calls.
+    /// The primary rate limit reported in `x-ratelimit-limit` (default 15,000, an App
+    /// installation's ceiling on GitHub, so repeated benchmark runs do not spend it). It is
+    /// reported, not enforced: `x-ratelimit-remaining` counts down to 0 (and a client that
+    /// honours it waits for `x-ratelimit-reset`, an hour after start); use
+    /// [`Fault::RateLimited`] to refuse calls.
     pub fn set_rate_limit(&self, limit: u64) {
         self.shared.lock().rate_limit = limit;
     }
