@@ -2,6 +2,8 @@
 //! deliveries signed the way GitHub signs them, and a `gma serve` child process to load, kill
 //! and restart. Dev-only: nothing here ships.
 
+pub mod github;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
