@@ -202,7 +202,12 @@ pub struct GitHubArgs {
     #[arg(long, env = "GITHUB_APP_ID")]
     pub github_app_id: Option<String>,
     /// The GitHub App's private key, the PEM text (GMA's GITHUB_PRIVATE_KEY).
-    #[arg(long, env = "GITHUB_PRIVATE_KEY", hide_env_values = true, conflicts_with = "github_private_key_file")]
+    #[arg(
+        long,
+        env = "GITHUB_PRIVATE_KEY",
+        hide_env_values = true,
+        conflicts_with = "github_private_key_file"
+    )]
     pub github_private_key: Option<String>,
     /// The GitHub App's private key, a .pem file.
     #[arg(long, env = "GITHUB_PRIVATE_KEY_FILE")]
@@ -222,7 +227,12 @@ pub struct GitHubArgs {
 #[derive(Debug, Args)]
 pub struct RetryArgs {
     /// The webhooks whose deliveries are examined: app (the GitHub App's), repos/OWNER/REPO/hooks/ID, orgs/ORG/hooks/ID. Repeat or separate with commas.
-    #[arg(long = "hook", env = "GMA_RETRY_HOOKS", value_delimiter = ',', default_value = "app")]
+    #[arg(
+        long = "hook",
+        env = "GMA_RETRY_HOOKS",
+        value_delimiter = ',',
+        default_value = "app"
+    )]
     pub hooks: Vec<HookRef>,
     /// How events are recovered: redeliver (GitHub sends them again to gma serve) or fetch
     /// (gma reads each payload from GitHub's delivery log and lands it itself).

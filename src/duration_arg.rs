@@ -21,7 +21,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .ok_or_else(bad)?;
         let (number, tail) = rest.split_at(digits);
         let number: f64 = number.parse().map_err(|_| bad())?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let seconds = match unit {
             "d" => 86_400.0,
@@ -51,7 +53,10 @@ mod tests {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
         for bad in ["", "m", "5x", "h5", "-1s"] {
-            assert!(parse_duration(bad).unwrap_err().contains("not a duration"), "{bad}");
+            assert!(
+                parse_duration(bad).unwrap_err().contains("not a duration"),
+                "{bad}"
+            );
         }
     }
 }

@@ -21,7 +21,12 @@ impl GitHubArgs {
     /// The API URL: --github-api-url, else GMA's GITHUB_ENTERPRISE_SERVER_URL + /api/v3, else
     /// github.com's.
     fn api_url(&self) -> String {
-        if let Some(url) = self.github_api_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        if let Some(url) = self
+            .github_api_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             return url.to_owned();
         }
         match std::env::var("GITHUB_ENTERPRISE_SERVER_URL") {
@@ -45,7 +50,11 @@ impl GitHubArgs {
             })?),
             _ => None,
         };
-        let app_id = self.github_app_id.as_deref().map(str::trim).filter(|id| !id.is_empty());
+        let app_id = self
+            .github_app_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty());
         let app = match (app_id, pem) {
             (Some(id), Some(pem)) => Some(Arc::new(AppKey::from_pem(id, &pem)?)),
             (Some(_), None) => anyhow::bail!(

@@ -51,9 +51,7 @@ pub async fn run(args: RetryArgs) -> Result<()> {
                 } else {
                     LocalWarehouse::open(&args.data_dir).await?
                 };
-                let lander = local_store
-                    .clone()
-                    .map(|store| store as Arc<dyn EventSink>);
+                let lander = local_store.clone().map(|store| store as Arc<dyn EventSink>);
                 (Arc::new(warehouse), lander, RetryTables::default())
             }
             Sink::Bigquery => {
@@ -68,7 +66,11 @@ pub async fn run(args: RetryArgs) -> Result<()> {
                         .await
                         .context("connecting to BigQuery (--sink bigquery)")?;
                     let warehouse: Arc<dyn Warehouse> = Arc::new(sink.warehouse().clone());
-                    (warehouse, Some(Arc::new(sink) as Arc<dyn EventSink>), tables)
+                    (
+                        warehouse,
+                        Some(Arc::new(sink) as Arc<dyn EventSink>),
+                        tables,
+                    )
                 } else {
                     let warehouse = BigQueryWarehouse::connect(config.warehouse)
                         .context("connecting to BigQuery (--sink bigquery)")?;
@@ -96,7 +98,9 @@ pub async fn run(args: RetryArgs) -> Result<()> {
     let on_signal = shutdown.clone();
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::warn!("stopping: no further recovery starts; the checkpoint is written as far as is safe");
+        tracing::warn!(
+            "stopping: no further recovery starts; the checkpoint is written as far as is safe"
+        );
         on_signal.cancel();
     });
     let options = RetryOptions {

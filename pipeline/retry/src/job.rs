@@ -388,6 +388,17 @@ impl RetryJob {
         summary.github_requests = self.github.requests_sent();
         summary.duration = started.elapsed();
         summary.log();
+        let unavailable = recoveries.iter().find_map(|r| match &r.outcome {
+            Outcome::Stopped { reason } => Some(reason.clone()),
+            _ => None,
+        });
+        if let Some(message) = unavailable {
+            return Err(RetryError::Unavailable {
+                recovered: summary.recovered,
+                left: summary.not_attempted + summary.still_failing,
+                message,
+            });
+        }
         Ok(summary)
     }
 
