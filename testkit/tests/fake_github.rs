@@ -49,6 +49,20 @@ async fn installation_token(gh: &FakeGitHub, installation: u64) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+async fn installation_token_unchecked(gh: &FakeGitHub, installation: u64) -> String {
+    let response = client()
+        .post(format!(
+            "{}/app/installations/{installation}/access_tokens",
+            gh.url()
+        ))
+        .bearer_auth(FakeGitHub::app_jwt())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(response: &reqwest::Response) -> Option<String> {
     let link = response.headers().get("link")?.to_str().ok()?;
@@ -164,6 +178,16 @@ async fn app_jwts_and_tokens_are_checked_like_github() {
         .await
         .unwrap();
     assert_eq!(jwt_route.status(), 401);
+
+    // An expired installation token is refused.
+    gh.set_token_lifetime(std::time::Duration::ZERO);
+    let expired = installation_token_unchecked(&gh, 7).await;
+    assert_eq!(
+        get(&repo_list, Some(&format!("token {expired}")))
+            .await
+            .status(),
+        401
+    );
 
     let kinds: Vec<AuthKind> = gh.requests().iter().map(|r| r.auth_kind).collect();
     assert_eq!(kinds[0], AuthKind::Jwt);
