@@ -462,6 +462,22 @@ async fn faults_fire_the_given_number_of_times() {
     assert!(reset >= now() + 25);
     assert_eq!(get(&list, Some(&jwt)).await.status(), 200);
 
+    gh.inject(
+        Route::ListDeliveries,
+        Fault::Delay {
+            millis: 300,
+            times: 1,
+        },
+    );
+    let slow = client()
+        .get(&list)
+        .header("authorization", &jwt)
+        .timeout(std::time::Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(slow.unwrap_err().is_timeout());
+    assert_eq!(get(&list, Some(&jwt)).await.status(), 200);
+
     // "Crash after k recoveries": two redeliveries pass, then every one fails.
     gh.inject(
         Route::Redeliver,
@@ -492,8 +508,8 @@ async fn faults_fire_the_given_number_of_times() {
         .unwrap();
     assert_eq!(response.status(), 202);
     assert_eq!(gh.calls(Route::Redeliver), 5);
-    assert_eq!(gh.calls(Route::ListDeliveries), 6);
-    assert_eq!(gh.calls(Route::Any), 11);
+    assert_eq!(gh.calls(Route::ListDeliveries), 8);
+    assert_eq!(gh.calls(Route::Any), 13);
 }
 
 #[tokio::test]

@@ -282,6 +282,10 @@ async fn handle(
         faults::take(&mut state.faults, route, false)
     };
     let mut response = match fired {
+        Some(faults::Fired::Delay(millis)) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            dispatch(&shared, endpoint, &uri, &headers, &body).await
+        }
         Some(fired) => faults::respond(fired),
         None => dispatch(&shared, endpoint, &uri, &headers, &body).await,
     };

@@ -65,6 +65,13 @@ pub enum Fault {
         /// The status to answer.
         code: u16,
     },
+    /// Answer normally, but only after `millis` milliseconds (for client timeouts).
+    Delay {
+        /// The pause before the answer.
+        millis: u64,
+        /// How many calls it hits.
+        times: usize,
+    },
     /// Archive downloads only: promise the full `Content-Length`, send half the bytes, then
     /// close the connection. Ignored on other routes.
     TruncatedBody {
@@ -82,6 +89,8 @@ pub(super) enum Fired {
     RateLimited { status: u16, retry_after_secs: u64 },
     /// Serve the body cut short.
     Truncate,
+    /// Answer normally after this many milliseconds.
+    Delay(u64),
 }
 
 /// An injected fault with its counters.
@@ -118,6 +127,7 @@ impl FaultRule {
             ),
             Fault::Always { code } => (None, Fired::Status(code)),
             Fault::TruncatedBody { times } => (Some(times), Fired::Truncate),
+            Fault::Delay { millis, times } => (Some(times), Fired::Delay(millis)),
             Fault::After { .. } => unreachable!("unwrapped above"),
         };
         Self {
@@ -192,7 +202,7 @@ pub(super) fn respond(fired: Fired) -> Response {
             }
             response
         }
-        // The archive handler serves truncation itself; elsewhere it never fires.
-        Fired::Truncate => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        // The handlers serve truncation and delays themselves; these never get here.
+        Fired::Truncate | Fired::Delay(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

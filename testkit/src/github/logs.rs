@@ -248,6 +248,10 @@ async fn download(
     };
     let truncate = match fired {
         Some(Fired::Truncate) => true,
+        Some(Fired::Delay(millis)) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            false
+        }
         Some(other) => return faults::respond(other),
         None => false,
     };
