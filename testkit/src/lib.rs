@@ -2,6 +2,7 @@
 //! deliveries signed the way GitHub signs them, and a `gma serve` child process to load, kill
 //! and restart. Dev-only: nothing here ships.
 
+pub mod emulators;
 pub mod github;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@
 //!   form-encoded ones, and concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
 //! - `readme`: README.md's commands work as written.
+//! - `retry`: `gma retry` against the fake GitHub, locally through `gma serve` and on
+//!   BigQuery + GCS stand-ins.
 
 mod bigquery_sink;
 mod disk_full;
@@ -17,4 +19,5 @@ mod import;
 mod landing;
 mod process;
 mod readme;
+mod retry;
 mod support;
