@@ -206,6 +206,16 @@ impl RetryJob {
 
         let window_start = run_started
             - chrono::Duration::from_std(options.window).unwrap_or(chrono::Duration::MAX);
+        if let Some(since) = options.since
+            && since < window_start
+        {
+            tracing::warn!(
+                %since,
+                %window_start,
+                "--since is older than the redelivery window; GitHub keeps no older deliveries \
+                 to recover, so the listing stops at the window's start"
+            );
+        }
         let mut groups = Groups::default();
         let mut scans = Vec::new();
         for hook in &options.hooks {
@@ -384,7 +394,6 @@ impl RetryJob {
             summary.hooks.push(report(scan, write));
         }
         checkpoint::write(self.warehouse.as_ref(), &self.tables, &rows).await?;
-        watchers.abort();
         summary.github_requests = self.github.requests_sent();
         summary.duration = started.elapsed();
         summary.log();
@@ -508,8 +517,8 @@ struct Stoppers {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Stoppers {
-    fn abort(&self) {
+impl Drop for Stoppers {
+    fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
         }
