@@ -32,8 +32,27 @@ pub const FAILURE_EVENTS: TableDef = TableDef {
     ddl: include_str!("../../sql/failure_events.sql"),
 };
 
+/// The leech job's `leech_status` table: one row per try at archiving a run attempt's logs.
+pub const LEECH_STATUS: TableDef = TableDef {
+    name: "leech_status",
+    ddl: include_str!("../../sql/leech_status.sql"),
+};
+
+/// The `workflow_logs` table: one row per file of each archived logs zip.
+pub const WORKFLOW_LOGS: TableDef = TableDef {
+    name: "workflow_logs",
+    ddl: include_str!("../../sql/workflow_logs.sql"),
+};
+
 /// Every table gma owns, in creation order.
-pub const TABLES: &[TableDef] = &[EVENTS, WATERMARKS, CHECKPOINT, FAILURE_EVENTS];
+pub const TABLES: &[TableDef] = &[
+    EVENTS,
+    WATERMARKS,
+    CHECKPOINT,
+    FAILURE_EVENTS,
+    LEECH_STATUS,
+    WORKFLOW_LOGS,
+];
 
 /// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
 pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
@@ -60,6 +79,11 @@ pub const RETRY_CHECKPOINTS: &str = include_str!("../../sql/retry_checkpoints.sq
 /// `${failure_table}`, `@guids`, `@received_after`): landed, failed runs, given up.
 pub const RETRY_CANDIDATES: &str = include_str!("../../sql/retry_candidates.sql");
 
+/// The leech job's source: completed run attempts not archived yet (`${events_table}`,
+/// `${status_table}`, `@max_attempts`, `@backoff_seconds`, `@now`, `@since`, `@until`,
+/// `@repo`).
+pub const LEECH_SOURCE: &str = include_str!("../../sql/leech_source.sql");
+
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
 pub fn resolve(sql: &str, prefix: &str) -> String {
@@ -85,6 +109,9 @@ mod tests {
             FAILURE_EVENTS.ddl,
             RETRY_CHECKPOINTS,
             RETRY_CANDIDATES,
+            LEECH_STATUS.ddl,
+            WORKFLOW_LOGS.ddl,
+            LEECH_SOURCE,
         ];
         for file in files {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {

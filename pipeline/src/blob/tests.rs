@@ -48,32 +48,9 @@ fn emulator_host() -> String {
     })
 }
 
-/// Creates a bucket with a unique name on the emulator, through the JSON API.
-async fn emulator_bucket(host: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!(
-        "gma-blob-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let resp = reqwest::Client::new()
-        .post(format!("{host}/storage/v1/b?project=test-project"))
-        .json(&serde_json::json!({ "name": bucket }))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("fake-gcs-server at {host} does not answer ({e}); start it with `bash .ci/emulators`")
-        });
-    assert!(
-        resp.status().is_success(),
-        "creating bucket {bucket}: {}",
-        resp.status()
-    );
-    bucket
+/// Creates a bucket with a unique name on the emulator.
+async fn emulator_bucket(_host: &str) -> String {
+    gma_testkit::emulators::gcs_bucket("gma-blob").await
 }
 
 impl Fixture {

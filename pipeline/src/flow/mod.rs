@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use shard::Shard;
 pub use sink::{CollectSink, Sink, SplitSink, TableSink};
-pub use source::{IterSource, Mode, Source, SourceContext, Sourced};
+pub use source::{IterSource, Limited, Mode, Source, SourceContext, Sourced};
 pub use sql_source::SqlSource;
 pub use summary::{Failure, RunSummary, StageCounts, StageKind};
 pub use transform::{BoxError, DoFn, MapFn, ParDo, Retry, StepError};

@@ -140,3 +140,58 @@ impl<T: Send + 'static> Source for IterSource<T> {
         Some(self.len)
     }
 }
+
+/// A source that ends after `limit` elements of another, e.g. for `--limit` on a backfill.
+pub struct Limited<S> {
+    inner: S,
+    left: u64,
+}
+
+impl<S> Limited<S> {
+    /// At most `limit` elements of `inner`.
+    pub fn new(inner: S, limit: u64) -> Self {
+        Self { inner, left: limit }
+    }
+}
+
+#[async_trait]
+impl<S: Source> Source for Limited<S> {
+    type Item = S::Item;
+
+    async fn open(&mut self, context: &SourceContext) -> Result<(), BoxError> {
+        self.inner.open(context).await
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<Sourced<S::Item>>>, BoxError> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let Some(mut chunk) = self.inner.next().await? else {
+            return Ok(None);
+        };
+        let keep = usize::try_from(self.left).unwrap_or(usize::MAX);
+        chunk.truncate(keep);
+        self.left -= chunk.len() as u64;
+        Ok(Some(chunk))
+    }
+
+    fn size_hint(&self) -> Option<u64> {
+        Some(self.inner.size_hint().map_or(self.left, |n| n.min(self.left)))
+    }
+}
+
+#[cfg(test)]
+mod limited_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stops_after_the_limit_across_chunks() {
+        let mut source = Limited::new(IterSource::new(0..10, 3), 7);
+        assert_eq!(source.size_hint(), Some(7));
+        let mut seen = Vec::new();
+        while let Some(chunk) = source.next().await.unwrap() {
+            seen.extend(chunk.into_iter().map(|s| s.item));
+        }
+        assert_eq!(seen, [0, 1, 2, 3, 4, 5, 6]);
+    }
+}

@@ -5,7 +5,6 @@
 //! store, named `lock_<case>_<store>`, so `cargo test -p gma-pipeline --lib lock` runs them all.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,35 +39,8 @@ async fn memory() -> Fixture {
 
 /// A fresh bucket on fake-gcs-server, or a failure that says how to start it.
 async fn gcs() -> Fixture {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let host = std::env::var("STORAGE_EMULATOR_HOST").unwrap_or_else(|_| {
-        panic!(
-            "STORAGE_EMULATOR_HOST is not set: start fake-gcs-server with `bash .ci/emulators` \
-             (or `source .emu/env`) and run the tests again"
-        )
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!(
-        "gma-lock-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    let resp = reqwest::Client::new()
-        .post(format!("{host}/storage/v1/b?project=test-project"))
-        .json(&serde_json::json!({ "name": bucket }))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("fake-gcs-server at {host} does not answer ({e}); start it with `bash .ci/emulators`")
-        });
-    assert!(
-        resp.status().is_success(),
-        "creating bucket {bucket}: {}",
-        resp.status()
-    );
+    let host = gma_testkit::emulators::gcs_host();
+    let bucket = gma_testkit::emulators::gcs_bucket("gma-lock").await;
     let config = GcsConfig::new(bucket, "locks").with_emulator(&host);
     Fixture {
         store: Arc::new(GcsBlobStore::new(config).unwrap()),
