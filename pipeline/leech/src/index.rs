@@ -297,8 +297,7 @@ fn check_end_record<R: Read>(
             "the central directory lists {total} entries but {entries} were found"
         )));
     }
-    if u64::from(offset) != central_start || u64::from(offset) + u64::from(size) != record_offset
-    {
+    if u64::from(offset) != central_start || u64::from(offset) + u64::from(size) != record_offset {
         return Err(EndProblem::Mismatch(format!(
             "the end record places the central directory at {offset}..{} but it spans \
              {central_start}..{record_offset}",
@@ -336,7 +335,11 @@ pub async fn index_stream(stream: BlobReadStream) -> Result<Vec<LogFile>, IndexE
 }
 
 /// Turns the zip reader's error into an [`IndexError`] with its position in the archive.
-fn classify<R: Read>(error: ZipError, source: &mut SourceReader<R>, indexer: Indexer) -> IndexError {
+fn classify<R: Read>(
+    error: ZipError,
+    source: &mut SourceReader<R>,
+    indexer: Indexer,
+) -> IndexError {
     if let Some(failure) = source.failure.take() {
         return IndexError::Read {
             bytes: source.bytes,
@@ -345,7 +348,9 @@ fn classify<R: Read>(error: ZipError, source: &mut SourceReader<R>, indexer: Ind
     }
     let at = indexer.position();
     let reason = match &error {
-        ZipError::Io(e) if e.kind() == io::ErrorKind::InvalidData && e.to_string().contains("checksum") => {
+        ZipError::Io(e)
+            if e.kind() == io::ErrorKind::InvalidData && e.to_string().contains("checksum") =>
+        {
             "CRC-32 mismatch (the data differs from what was written)".to_owned()
         }
         ZipError::Io(e) => e.to_string(),
@@ -550,8 +555,7 @@ impl LineScanner {
             let end = data.iter().position(|&b| b == b'\n');
             let piece = &data[..end.unwrap_or(data.len())];
             let room = LINE_HEAD_BYTES.saturating_sub(self.head.len());
-            self.head
-                .extend_from_slice(&piece[..piece.len().min(room)]);
+            self.head.extend_from_slice(&piece[..piece.len().min(room)]);
             let Some(end) = end else { break };
             self.newlines += 1;
             self.end_line();
@@ -625,5 +629,408 @@ fn strip_timestamp(line: &[u8]) -> &[u8] {
         Some(b' ') => &line[i + 1..],
         None => &line[i..],
         Some(_) => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+
+    use bytes::Bytes;
+    use futures::StreamExt;
+    use gma_pipeline::blob::{BlobError, BlobKey, open_blob_store};
+    use gma_testkit::github::logs_zip;
+    use zip::CompressionMethod;
+    use zip::write::SimpleFileOptions;
+
+    use super::*;
+
+    const TS: &str = "2026-11-28T10:00:00.1234567Z ";
+
+    /// A zip of `(name, bytes)` entries written with the `zip` crate.
+    fn zip_of(entries: &[(&str, &[u8])], method: CompressionMethod) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default().compression_method(method);
+        for (name, data) in entries {
+            if name.ends_with('/') {
+                writer.add_directory(*name, options).unwrap();
+            } else {
+                writer.start_file(*name, options).unwrap();
+                writer.write_all(data).unwrap();
+            }
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn row<'a>(rows: &'a [LogFile], path: &str) -> &'a LogFile {
+        rows.iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("no row for {path:?} in {rows:#?}"))
+    }
+
+    #[test]
+    fn github_layout_gives_one_row_per_file() {
+        let setup = format!("\u{feff}{TS}Current runner version: '2.330.0'\n{TS}Starting\n");
+        let tests = format!(
+            "{TS}cargo test\n{TS}test a ... ok\n{TS}##[error]Process completed with exit code 101.\n{TS}##[error]second\n{TS}Cleaning up"
+        );
+        let lint = format!("{TS}cargo clippy\r\n{TS}##[error]unused variable: `x`\r\n");
+        let archive = logs_zip(&[
+            ("build", &[("Set up job", &setup), ("Run tests", &tests)]),
+            ("lint", &[("Run clippy", &lint)]),
+        ]);
+        let rows = index_zip(archive.as_slice()).unwrap();
+        assert_eq!(rows.len(), 5, "{rows:#?}");
+
+        assert_eq!(
+            row(&rows, "build/1_Set up job.txt"),
+            &LogFile {
+                path: "build/1_Set up job.txt".into(),
+                job_name: "build".into(),
+                step_number: Some(1),
+                step_name: Some("Set up job".into()),
+                uncompressed_bytes: setup.len() as i64,
+                lines: 2,
+                first_error: None,
+            }
+        );
+        let run_tests = row(&rows, "build/2_Run tests.txt");
+        assert_eq!(run_tests.step_number, Some(2));
+        assert_eq!(run_tests.step_name.as_deref(), Some("Run tests"));
+        assert_eq!(run_tests.uncompressed_bytes, tests.len() as i64);
+        assert_eq!(run_tests.lines, 5, "a last line without a newline counts");
+        assert_eq!(
+            run_tests.first_error.as_deref(),
+            Some("##[error]Process completed with exit code 101.")
+        );
+
+        let whole = row(&rows, "1_build.txt");
+        assert_eq!(whole.job_name, "build");
+        assert_eq!(whole.step_number, None);
+        assert_eq!(whole.step_name, None);
+        assert_eq!(whole.uncompressed_bytes, (setup.len() + tests.len()) as i64);
+        assert_eq!(whole.lines, 7);
+        assert_eq!(
+            whole.first_error.as_deref(),
+            Some("##[error]Process completed with exit code 101.")
+        );
+
+        let clippy = row(&rows, "lint/1_Run clippy.txt");
+        assert_eq!(clippy.lines, 2, "CRLF line endings");
+        assert_eq!(
+            clippy.first_error.as_deref(),
+            Some("##[error]unused variable: `x`"),
+            "timestamp and \\r stripped"
+        );
+        assert_eq!(row(&rows, "2_lint.txt").job_name, "lint");
+    }
+
+    #[test]
+    fn lines_and_errors_spanning_reads_and_edge_cases() {
+        let long_error = format!("{TS}##[error]{}\n", "é".repeat(3000));
+        // A line longer than the read buffer, with the error after it.
+        let long_line = format!("{}\n{TS}##[error]after a long line", "x".repeat(200_000));
+        let entries: Vec<(&str, Vec<u8>)> = vec![
+            ("j/1_empty.txt", Vec::new()),
+            ("j/2_one.txt", b"no newline".to_vec()),
+            ("j/3_newline.txt", b"\n".to_vec()),
+            ("j/4_blank lines.txt", b"\n\n\r\n".to_vec()),
+            (
+                "j/5_mid.txt",
+                format!("{TS}echo '##[error]' is not an error\n").into_bytes(),
+            ),
+            ("j/6_no ts.txt", b"##[error]bare\n".to_vec()),
+            ("j/7_long.txt", long_error.into_bytes()),
+            ("j/8_long line.txt", long_line.into_bytes()),
+            ("j/9_invalid utf8.txt", b"##[error]bad \xff byte\n".to_vec()),
+        ];
+        let borrowed: Vec<(&str, &[u8])> =
+            entries.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+        for method in [CompressionMethod::Stored, CompressionMethod::Deflated] {
+            let rows = index_zip(zip_of(&borrowed, method).as_slice()).unwrap();
+            let get = |p: &str| row(&rows, p).clone();
+            assert_eq!(
+                (
+                    get("j/1_empty.txt").lines,
+                    get("j/1_empty.txt").uncompressed_bytes
+                ),
+                (0, 0)
+            );
+            assert_eq!(get("j/2_one.txt").lines, 1);
+            assert_eq!(get("j/3_newline.txt").lines, 1);
+            assert_eq!(get("j/4_blank lines.txt").lines, 3);
+            assert_eq!(
+                get("j/5_mid.txt").first_error,
+                None,
+                "the marker must start the line"
+            );
+            assert_eq!(
+                get("j/6_no ts.txt").first_error.as_deref(),
+                Some("##[error]bare")
+            );
+            let long = get("j/7_long.txt").first_error.unwrap();
+            assert_eq!(long.chars().count(), MAX_ERROR_CHARS);
+            assert!(long.starts_with("##[error]éé"));
+            assert_eq!(get("j/8_long line.txt").lines, 2);
+            assert_eq!(
+                get("j/8_long line.txt").first_error.as_deref(),
+                Some("##[error]after a long line")
+            );
+            assert_eq!(
+                get("j/9_invalid utf8.txt").first_error.as_deref(),
+                Some("##[error]bad \u{fffd} byte")
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_parsed_robustly() {
+        let cases: &[(&str, Option<(&str, Option<i64>, Option<&str>)>)] = &[
+            (
+                "build/3_Run tests.txt",
+                Some(("build", Some(3), Some("Run tests"))),
+            ),
+            ("2_build.txt", Some(("build", None, None))),
+            (
+                "build\\3_Run tests.txt",
+                Some(("build", Some(3), Some("Run tests"))),
+            ),
+            ("build/Set up.txt", Some(("build", None, Some("Set up")))),
+            ("build/system.txt", Some(("build", None, Some("system")))),
+            ("a/b/1_x.txt", Some(("a", Some(1), Some("x")))),
+            (
+                "build (ubuntu, 3.12)/12_Post Run actions_checkout@v4.txt",
+                Some((
+                    "build (ubuntu, 3.12)",
+                    Some(12),
+                    Some("Post Run actions_checkout@v4"),
+                )),
+            ),
+            ("build/_x.txt", Some(("build", None, Some("_x")))),
+            (
+                "build/99999999999999999999_x.txt",
+                Some(("build", None, Some("99999999999999999999_x"))),
+            ),
+            ("notes", Some(("notes", None, None))),
+            ("build/", None),
+            ("build\\", None),
+            ("", None),
+        ];
+        for (path, expected) in cases {
+            let got = parse_name(path);
+            let expected = expected.map(|(j, n, s)| (j.to_owned(), n, s.map(str::to_owned)));
+            assert_eq!(got, expected, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn directories_skipped_and_non_utf8_names_kept_lossy() {
+        let mut archive = zip_of(
+            &[
+                ("build/", b""),
+                ("build/1_X.txt", b"hello\n"),
+                ("1_build.txt", b"hello\n"),
+            ],
+            CompressionMethod::Deflated,
+        );
+        // Make the name invalid UTF-8 in both headers (names are not covered by the CRC).
+        let needle = b"1_X.txt";
+        let mut i = 0;
+        while let Some(at) = archive[i..].windows(needle.len()).position(|w| w == needle) {
+            archive[i + at + 2] = 0xFF;
+            i += at + needle.len();
+        }
+        let rows = index_zip(archive.as_slice()).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        assert_eq!(rows[0].path, "build/1_\u{fffd}.txt");
+        assert_eq!(rows[0].step_name.as_deref(), Some("\u{fffd}"));
+        assert_eq!(rows[0].lines, 1);
+    }
+
+    #[test]
+    fn empty_zip_has_no_rows() {
+        let archive = zip_of(&[], CompressionMethod::Deflated);
+        assert_eq!(archive.len(), 22);
+        assert_eq!(index_zip(archive.as_slice()).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn non_zip_input_is_refused() {
+        for input in [
+            &b""[..],
+            b"<html>Not Found</html>",
+            b"PK",
+            b"{\"message\":\"Not Found\"}",
+        ] {
+            let error = index_zip(input).unwrap_err();
+            assert!(
+                matches!(error, IndexError::NotZip { .. }),
+                "{input:?}: {error:?}"
+            );
+            assert!(error.to_string().contains("not a zip file"), "{error}");
+        }
+    }
+
+    fn sample_archive() -> Vec<u8> {
+        let step = format!("{TS}line\n").repeat(2000);
+        logs_zip(&[("build", &[("Set up job", &step), ("Run tests", &step)])])
+    }
+
+    #[test]
+    fn truncated_archive_is_an_error_at_every_cut() {
+        let archive = sample_archive();
+        assert!(index_zip(archive.as_slice()).is_ok());
+        // Every cut point from the first header to one byte short of the end.
+        for cut in (4..archive.len())
+            .step_by(7)
+            .chain([archive.len() - 1, archive.len() - 22])
+        {
+            let error = index_zip(&archive[..cut]).unwrap_err();
+            assert!(
+                matches!(error, IndexError::Truncated { .. }),
+                "cut at {cut} of {}: {error:?}",
+                archive.len()
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains("broken") && text.contains("truncated"),
+                "{text}"
+            );
+        }
+        let half = index_zip(&archive[..archive.len() / 2]).unwrap_err();
+        assert!(
+            half.to_string().contains("in entry \""),
+            "names the entry: {half}"
+        );
+    }
+
+    #[test]
+    fn corrupted_byte_is_an_error_naming_the_entry() {
+        let data = format!("{TS}line\n").repeat(100);
+        let stored = zip_of(
+            &[
+                ("build/1_a.txt", data.as_bytes()),
+                ("build/2_b.txt", data.as_bytes()),
+            ],
+            CompressionMethod::Stored,
+        );
+        // Flip a byte inside the second entry's data.
+        let second = stored
+            .windows(13)
+            .position(|w| w == b"build/2_b.txt")
+            .unwrap();
+        let mut broken = stored.clone();
+        broken[second + 13 + 100] ^= 0x20;
+        let error = index_zip(broken.as_slice()).unwrap_err();
+        assert!(matches!(error, IndexError::Corrupt { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains("CRC-32 mismatch"), "{text}");
+        assert!(text.contains("in entry \"build/2_b.txt\""), "{text}");
+        assert!(text.contains("broken"), "{text}");
+        assert!(!error.is_retryable());
+
+        // In deflated data every flipped byte is caught (bad stream, CRC or size).
+        let deflated = sample_archive();
+        let first_data = 30 + "build/1_Set up job.txt".len();
+        for at in (first_data..first_data + 200).step_by(3) {
+            let mut broken = deflated.clone();
+            broken[at] ^= 0x55;
+            let error = index_zip(broken.as_slice()).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    IndexError::Corrupt { .. } | IndexError::Truncated { .. }
+                ),
+                "byte {at}: {error:?}"
+            );
+        }
+
+        // A central directory that disagrees with the entries.
+        let mut wrong_count = stored.clone();
+        let end = wrong_count.len() - 22;
+        wrong_count[end + 10] = 3;
+        wrong_count[end + 8] = 3;
+        let error = index_zip(wrong_count.as_slice()).unwrap_err();
+        assert!(matches!(error, IndexError::Corrupt { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("in the central directory"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn data_descriptor_entries_are_reported_unsupported() {
+        let mut writer = zip::ZipWriter::new_stream(Vec::new());
+        writer
+            .start_file("build/1_a.txt", SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(b"hello\n").unwrap();
+        let archive = writer.finish().unwrap().into_inner();
+        let error = index_zip(archive.as_slice()).unwrap_err();
+        assert!(matches!(error, IndexError::Unsupported { .. }), "{error:?}");
+    }
+
+    fn stream_of(chunks: Vec<Result<Bytes, BlobError>>) -> BlobReadStream {
+        futures::stream::iter(chunks).boxed()
+    }
+
+    #[tokio::test]
+    async fn index_stream_handles_tiny_chunks_and_reader_errors() {
+        let archive = sample_archive();
+        let expected = index_zip(archive.as_slice()).unwrap();
+        let chunks = archive
+            .chunks(7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        assert_eq!(index_stream(stream_of(chunks)).await.unwrap(), expected);
+
+        let mut chunks: Vec<_> = archive[..archive.len() / 2]
+            .chunks(1000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        chunks.push(Err(BlobError::NotFound {
+            uri: "memory://x/gone".into(),
+        }));
+        let error = index_stream(stream_of(chunks)).await.unwrap_err();
+        assert!(matches!(error, IndexError::Read { .. }), "{error:?}");
+        assert!(error.is_retryable());
+        assert!(error.to_string().contains("memory://x/gone"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn index_stream_from_blob_stores_with_a_50_mib_entry() {
+        const BIG: usize = 50 << 20;
+        let line = format!("{TS}generated log line padded to sixty-four bytes..\n");
+        assert_eq!(line.len(), 77);
+        let mut text = line.repeat(BIG / line.len() + 1);
+        text.truncate(BIG - 40);
+        text.push_str(&format!("\n{TS}##[error]the end"));
+        let lines = text.bytes().filter(|&b| b == b'\n').count() as i64 + 1;
+        let archive = zip_of(
+            &[
+                ("big/1_Big step.txt", text.as_bytes()),
+                ("1_big.txt", b"x\n"),
+            ],
+            CompressionMethod::Stored,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = BlobKey::new("o/r/1/1/logs.zip").unwrap();
+        for store in [
+            open_blob_store("memory://x").unwrap(),
+            open_blob_store(dir.path().to_str().unwrap()).unwrap(),
+        ] {
+            store
+                .put(&key, Bytes::from(archive.clone()), "application/zip")
+                .await
+                .unwrap();
+            let rows = index_stream(store.get_stream(&key).await.unwrap())
+                .await
+                .unwrap();
+            let big = row(&rows, "big/1_Big step.txt");
+            assert_eq!(big.uncompressed_bytes, text.len() as i64);
+            assert_eq!(big.lines, lines);
+            assert_eq!(big.first_error.as_deref(), Some("##[error]the end"));
+            assert_eq!(row(&rows, "1_big.txt").lines, 1);
+        }
     }
 }
