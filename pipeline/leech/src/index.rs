@@ -785,7 +785,9 @@ mod tests {
 
     #[test]
     fn names_are_parsed_robustly() {
-        let cases: &[(&str, Option<(&str, Option<i64>, Option<&str>)>)] = &[
+        /// Job, step number, step name.
+        type Expected = Option<(&'static str, Option<i64>, Option<&'static str>)>;
+        let cases: &[(&str, Expected)] = &[
             (
                 "build/3_Run tests.txt",
                 Some(("build", Some(3), Some("Run tests"))),
