@@ -159,7 +159,10 @@ pub(super) fn workflow_run(shared: &Shared, owner: &str, repo: &str, run_id: u64
         _ => ("completed", Some("success")),
     };
     let updated_at = state.run_updated.get(key).copied().unwrap_or_else(Utc::now);
-    let api = format!("{}/repos/{owner}/{repo}/actions/runs/{run_id}", shared.base_url);
+    let api = format!(
+        "{}/repos/{owner}/{repo}/actions/runs/{run_id}",
+        shared.base_url
+    );
     let body = serde_json::json!({
         "id": run_id,
         "name": "CI",
