@@ -18,15 +18,21 @@
 pub mod client;
 pub mod deliveries;
 pub mod error;
+pub mod installations;
 pub mod jwt;
 pub mod limits;
 pub mod link;
+pub mod logs;
+pub mod runs;
 
 pub use client::{Auth, GitHubClient, GitHubConfig, Secret};
 pub use deliveries::{Delivery, DeliveryDetail, DeliveryPage, DeliveryRequest, HookRef};
 pub use error::GitHubError;
+pub use installations::InstallationTokens;
 pub use jwt::AppKey;
 pub use limits::RetryPolicy;
+pub use logs::LogsDownload;
+pub use runs::{WorkflowRun, check_segment};
 
 /// GitHub's public API, the default base URL.
 pub const GITHUB_API_URL: &str = "https://api.github.com";

@@ -56,6 +56,11 @@ enum Endpoint {
         run_id: u64,
         attempt: Option<u32>,
     },
+    WorkflowRun {
+        owner: String,
+        repo: String,
+        run_id: u64,
+    },
     Other,
 }
 
@@ -67,6 +72,7 @@ impl Endpoint {
             Self::GetDelivery { .. } => Route::GetDelivery,
             Self::Redeliver { .. } => Route::Redeliver,
             Self::RunLogs { .. } => Route::RunLogs,
+            Self::WorkflowRun { .. } => Route::WorkflowRun,
             Self::Other => Route::Other,
         }
     }
@@ -90,6 +96,13 @@ fn classify(method: &Method, path: &str) -> Endpoint {
                     return Endpoint::Other;
                 };
                 let attempt = match rest {
+                    [] => {
+                        return Endpoint::WorkflowRun {
+                            owner: owner.to_lowercase(),
+                            repo: repo.to_lowercase(),
+                            run_id,
+                        };
+                    }
                     ["logs"] => None,
                     ["attempts", n, "logs"] => match n.parse() {
                         Ok(n) => Some(n),
@@ -330,7 +343,7 @@ async fn dispatch(
         Endpoint::ListDeliveries { hook }
         | Endpoint::GetDelivery { hook, .. }
         | Endpoint::Redeliver { hook, .. } => require_for_hook(shared, hook, headers),
-        Endpoint::RunLogs { .. } => require_token(shared, headers),
+        Endpoint::RunLogs { .. } | Endpoint::WorkflowRun { .. } => require_token(shared, headers),
         Endpoint::Other => Ok(()),
     };
     if let Err(message) = checked {
@@ -347,6 +360,11 @@ async fn dispatch(
             run_id,
             attempt,
         } => super::logs::run_logs(shared, &owner, &repo, run_id, attempt),
+        Endpoint::WorkflowRun {
+            owner,
+            repo,
+            run_id,
+        } => super::logs::workflow_run(shared, &owner, &repo, run_id),
         Endpoint::Other => not_found("https://docs.github.com/rest"),
     }
 }

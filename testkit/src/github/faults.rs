@@ -17,6 +17,8 @@ pub enum Route {
     Redeliver,
     /// `GET /repos/{o}/{r}/actions/runs/{id}[/attempts/{n}]/logs`.
     RunLogs,
+    /// `GET /repos/{o}/{r}/actions/runs/{id}`: the run's status.
+    WorkflowRun,
     /// `GET` of a signed log-archive URL on the archive host.
     ArchiveDownload,
     /// Any other path on the API host (answered 404).

@@ -138,6 +138,54 @@ pub(super) fn run_logs(
     }
 }
 
+/// GitHub's docs for "Get a workflow run".
+const RUN_DOCS: &str = "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run";
+
+/// `GET /repos/{o}/{r}/actions/runs/{run_id}` (token already checked): the run's latest
+/// attempt, `in_progress` while its logs are [`Logs::InProgress`], else `completed`.
+pub(super) fn workflow_run(shared: &Shared, owner: &str, repo: &str, run_id: u64) -> Response {
+    let state = shared.lock();
+    let latest = state
+        .runs
+        .iter()
+        .filter(|((o, r, id, _), _)| o == owner && r == repo && *id == run_id)
+        .max_by_key(|((_, _, _, attempt), _)| *attempt);
+    let Some((key, logs)) = latest else {
+        return error_body(404, "Not Found", RUN_DOCS);
+    };
+    let attempt = key.3;
+    let (status, conclusion) = match logs {
+        Logs::InProgress => ("in_progress", None),
+        _ => ("completed", Some("success")),
+    };
+    let updated_at = state.run_updated.get(key).copied().unwrap_or_else(Utc::now);
+    let api = format!(
+        "{}/repos/{owner}/{repo}/actions/runs/{run_id}",
+        shared.base_url
+    );
+    let body = serde_json::json!({
+        "id": run_id,
+        "name": "CI",
+        "run_number": run_id % 10_000,
+        "event": "push",
+        "status": status,
+        "conclusion": conclusion,
+        "run_attempt": attempt,
+        "created_at": rfc3339(updated_at - chrono::Duration::minutes(5)),
+        "run_started_at": rfc3339(updated_at - chrono::Duration::minutes(5)),
+        "updated_at": rfc3339(updated_at),
+        "url": api,
+        "logs_url": format!("{api}/logs"),
+        "html_url": format!("https://github.com/{owner}/{repo}/actions/runs/{run_id}"),
+        "repository": { "full_name": format!("{owner}/{repo}") },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// A fresh signed archive URL for run attempt `key`, if its logs are an archive.
 pub(super) fn signed_location(
     shared: &Shared,

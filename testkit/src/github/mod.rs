@@ -263,6 +263,8 @@ struct State {
     rate_used: u64,
     rate_reset: i64,
     runs: HashMap<RunKey, Logs>,
+    /// `updated_at` of each run attempt (when it was added, unless set).
+    run_updated: HashMap<RunKey, DateTime<Utc>>,
     blobs: Vec<Logs>,
     run_blob: HashMap<RunKey, usize>,
     archive_refusals: usize,
@@ -350,6 +352,7 @@ impl FakeGitHub {
                 rate_used: 0,
                 rate_reset: Utc::now().timestamp() + 3600,
                 runs: HashMap::new(),
+                run_updated: HashMap::new(),
                 blobs: Vec::new(),
                 run_blob: HashMap::new(),
                 archive_refusals: 0,
@@ -540,12 +543,29 @@ impl FakeGitHub {
             .unwrap_or(0)
     }
 
-    /// Adds (or replaces) a workflow run attempt and its logs.
+    /// Adds (or replaces) a workflow run attempt and its logs. `GET .../actions/runs/{id}`
+    /// then reports the run's latest attempt: `in_progress` for [`Logs::InProgress`],
+    /// `completed` otherwise, `updated_at` now (see [`Self::set_workflow_run_updated_at`]).
     pub fn add_workflow_run(&self, owner: &str, repo: &str, run_id: u64, attempt: u32, logs: Logs) {
         let key = (owner.to_lowercase(), repo.to_lowercase(), run_id, attempt);
         let mut state = self.shared.lock();
         state.run_blob.remove(&key);
+        state.run_updated.insert(key.clone(), Utc::now());
         state.runs.insert(key, logs);
+    }
+
+    /// Sets the `updated_at` the run endpoint reports for a run attempt added with
+    /// [`Self::add_workflow_run`] (for "completed longer ago than the log retention").
+    pub fn set_workflow_run_updated_at(
+        &self,
+        owner: &str,
+        repo: &str,
+        run_id: u64,
+        attempt: u32,
+        updated_at: DateTime<Utc>,
+    ) {
+        let key = (owner.to_lowercase(), repo.to_lowercase(), run_id, attempt);
+        self.shared.lock().run_updated.insert(key, updated_at);
     }
 
     /// A signed archive URL (valid one minute) for a run attempt whose logs are an archive,
