@@ -59,7 +59,7 @@ WHERE copies.copy = 1
   AND COALESCE(tries.attempts, 0) < @max_attempts
   AND (
     tries.last_try IS NULL
-    OR TIMESTAMP_ADD(tries.last_try, INTERVAL CAST(@backoff_seconds * POW(2, tries.attempts - 1) AS INT64) SECOND) <= @now
+    OR TIMESTAMP_DIFF(@now, tries.last_try, SECOND) >= @backoff_seconds * POW(2, tries.attempts - 1)
   )
   AND COALESCE(copies.completed_at, copies.received) >= @since
   AND COALESCE(copies.completed_at, copies.received) < @until

@@ -36,6 +36,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Recover webhook deliveries GitHub failed to land: list the App's (and hooks') deliveries back to the checkpoint and redeliver or fetch every event that never landed. A bounded run, for cron or Cloud Run Jobs.
     Retry(Box<RetryArgs>),
+    /// Archive the logs of every completed workflow run (from workflow_run events) into a blob store and index them, before GitHub deletes them. Bounded, or --follow to archive new runs as they land.
+    Leech(Box<LeechArgs>),
     /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
     Query(QueryArgs),
 }
@@ -313,4 +315,70 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .ok_or_else(|| format!("{text:?} is not a time; write 2026-11-28 or 2026-11-28T10:00:00Z"))
+}
+
+/// `gma leech`.
+#[derive(Debug, Args)]
+pub struct LeechArgs {
+    /// Keep archiving new runs as their events land, until SIGTERM/SIGINT (the watermark is
+    /// saved, and the next run resumes from it).
+    #[arg(long)]
+    pub follow: bool,
+    /// In --follow mode, how long to wait before looking again when no new runs came.
+    #[arg(long, env = "GMA_LEECH_POLL", value_parser = parse_duration, default_value = "30s")]
+    pub poll: Duration,
+    /// Take only shard INDEX/COUNT of the runs (by a hash of the run id), so N tasks split the
+    /// work. Default: Cloud Run Jobs' CLOUD_RUN_TASK_INDEX/CLOUD_RUN_TASK_COUNT when set.
+    #[arg(long, env = "GMA_SHARD", value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
+    /// Backfill: only runs completed at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<DateTime<Utc>>,
+    /// Backfill: only runs completed before this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<DateTime<Utc>>,
+    /// Only this repository (owner/name).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// At most this many run attempts.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Downloads in flight at once.
+    #[arg(long, env = "GMA_LEECH_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Tries per run attempt before a failure is final.
+    #[arg(long, env = "GMA_LEECH_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: i64,
+    /// Wait after a first failure before the next try; doubles with every failure.
+    #[arg(long, env = "GMA_LEECH_RETRY_BACKOFF", value_parser = parse_duration, default_value = "1h")]
+    pub retry_backoff: Duration,
+    /// How long GitHub keeps logs: a 404 on a run completed longer ago is final (NOT_FOUND).
+    #[arg(long, env = "GMA_LOG_RETENTION", value_parser = parse_duration, default_value = "90d")]
+    pub log_retention: Duration,
+    /// Where the zips go: gs://bucket[/prefix] or a directory (default: GMA's LOGS_BUCKET_NAME
+    /// as gs://LOGS_BUCKET_NAME, else DATA_DIR/logs).
+    #[arg(long, env = "GMA_LOGS_STORE")]
+    pub logs_store: Option<String>,
+    /// Data directory of the embedded store (the warehouse of --sink local).
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// Where the events, leech_status and workflow_logs tables are: the data directory (local) or BigQuery.
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
+    pub sink: Sink,
+    /// BigQuery: the status table's name (GMA's ARTIFACTS_TABLE_ID).
+    #[arg(long, env = "ARTIFACTS_TABLE_ID", default_value = "leech_status")]
+    pub status_table: String,
+    /// BigQuery: the log index table's name.
+    #[arg(
+        long,
+        env = "GMA_WORKFLOW_LOGS_TABLE_ID",
+        default_value = "workflow_logs"
+    )]
+    pub logs_table: String,
+    /// GitHub.
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    /// The BigQuery dataset of --sink bigquery.
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
 }

@@ -7,11 +7,13 @@ mod cli;
 mod duration_arg;
 mod github_args;
 mod import;
+mod leech;
 mod logging;
 mod query;
 mod retry;
 mod serve;
 mod signals;
+mod tables;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Import(args) => import::run(args).await,
             Command::Retry(args) => retry::run(*args).await,
+            Command::Leech(args) => leech::run(*args).await,
             Command::Query(args) => query::run(args).await,
         }
     });

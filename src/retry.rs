@@ -10,15 +10,16 @@ use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
 use gma_pipeline::lock::LockOptions;
 use gma_pipeline::sql;
 use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_pipeline::warehouse::Warehouse;
 use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
 use gma_pipeline::warehouse::local::LocalWarehouse;
-use gma_pipeline::warehouse::{TableDef, Warehouse};
 use gma_retry::job::RetryLock;
 use gma_retry::{RecoveryMode, RetryJob, RetryOptions, RetryOutcome, RetryTables};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{RetryArgs, RetryMode, Sink};
 use crate::signals::shutdown_signal;
+use crate::tables::named;
 
 /// The lock object's key: GMA's name for it.
 const LOCK_KEY: &str = "retry-lock";
@@ -143,18 +144,4 @@ pub async fn run(args: RetryArgs) -> Result<()> {
         RetryOutcome::Done(summary) => print!("{summary}"),
     }
     Ok(())
-}
-
-/// `table` under a configured name (BigQuery), checked to be a plain table name.
-fn named(name: &str, table: TableDef) -> Result<TableDef> {
-    let name = name.trim();
-    anyhow::ensure!(
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "the {table} table's name {name:?} must be letters, digits and underscores"
-    );
-    // Configuration, set once per process; TableDef holds names as 'static.
-    Ok(TableDef {
-        name: Box::leak(name.to_owned().into_boxed_str()),
-        ddl: table.ddl,
-    })
 }

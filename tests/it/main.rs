@@ -8,6 +8,7 @@
 //! - `landing`: payloads land byte-identical with their lifted columns, also large and
 //!   form-encoded ones, and concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
+//! - `leech`: `gma leech` archives and indexes run logs from the fake GitHub.
 //! - `readme`: README.md's commands work as written.
 //! - `retry`: `gma retry` against the fake GitHub, locally through `gma serve` and on
 //!   BigQuery + GCS stand-ins.
@@ -17,6 +18,7 @@ mod disk_full;
 mod http;
 mod import;
 mod landing;
+mod leech;
 mod process;
 mod readme;
 mod retry;

@@ -176,7 +176,11 @@ impl<S: Source> Source for Limited<S> {
     }
 
     fn size_hint(&self) -> Option<u64> {
-        Some(self.inner.size_hint().map_or(self.left, |n| n.min(self.left)))
+        Some(
+            self.inner
+                .size_hint()
+                .map_or(self.left, |n| n.min(self.left)),
+        )
     }
 }
 

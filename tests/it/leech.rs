@@ -1,0 +1,90 @@
+//! `gma leech`, the binary, against the fake GitHub API: the logs of completed runs found in the
+//! data directory's events are archived under `DATA_DIR/logs` and indexed.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_testkit::github::{FakeGitHub, Logs, logs_zip};
+use serde_json::json;
+
+use crate::support::query_dir;
+
+fn gma() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gma"))
+}
+
+fn workflow_run(run_id: i64) -> Event {
+    let payload = json!({
+        "action": "completed",
+        "workflow_run": {"id": run_id, "run_attempt": 1, "name": "CI", "status": "completed",
+            "html_url": format!("https://github.com/acme/widgets/actions/runs/{run_id}"),
+            "updated_at": chrono::Utc::now().to_rfc3339(), "actor": {"login": "octocat"}},
+        "repository": {"full_name": "acme/widgets", "name": "widgets", "id": 9,
+            "owner": {"login": "acme"}},
+        "installation": {"id": 5}
+    })
+    .to_string();
+    Event {
+        headers: DeliveryHeaders {
+            delivery_id: format!("run-{run_id}"),
+            event: "workflow_run".into(),
+            signature: "sha256=00".into(),
+            hook_id: None,
+            target_type: None,
+            target_id: None,
+        },
+        received_micros: chrono::Utc::now().timestamp_micros(),
+        lifted: lift(payload.as_bytes()).unwrap(),
+        payload_size: payload.len() as u64,
+        payload: Payload::Inline(Bytes::from(payload)),
+    }
+}
+
+#[tokio::test]
+async fn leech_archives_the_runs_of_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = EventStore::open(&data, StoreOptions::default()).unwrap();
+        for run_id in [41, 42] {
+            store.append(&workflow_run(run_id)).await.unwrap();
+        }
+        store.close().await;
+    }
+    let gh = FakeGitHub::start().await;
+    let zip = logs_zip(&[("build", &[("Run tests", "ok\n")])]);
+    gh.add_workflow_run("acme", "widgets", 41, 1, Logs::zip(zip.clone()));
+    gh.add_workflow_run("acme", "widgets", 42, 1, Logs::Status(410));
+
+    let output = tokio::process::Command::new(gma())
+        .args(["leech", "--data-dir", &data.display().to_string()])
+        .env("GITHUB_API_URL", gh.url())
+        .env("GITHUB_APP_ID", FakeGitHub::APP_ID.to_string())
+        .env("GITHUB_PRIVATE_KEY", FakeGitHub::private_key_pem())
+        .env("GMA_LOG_FORMAT", "json")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("archived 1 run attempts"), "{text}");
+    assert!(text.contains("not found 1"), "{text}");
+    let stored = std::fs::read(data.join("logs/acme/widgets/41/1/logs.zip")).unwrap();
+    assert_eq!(stored, zip);
+    let rows = query_dir(
+        &data,
+        "SELECT run_id, status FROM leech_status ORDER BY run_id",
+    )
+    .await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["status"], "SUCCESS");
+    assert_eq!(rows[1]["status"], "NOT_FOUND");
+    let files = query_dir(&data, "SELECT path FROM workflow_logs").await;
+    assert_eq!(files.len(), 2, "{files:?}");
+}
