@@ -110,8 +110,9 @@ fn payload(rng: &mut Rng, index: u64, guid: &str) -> (&'static str, Option<&'sta
         "login": sender, "id": 1_000 + rng.below(5_000), "type": "User", "site_admin": false,
         "html_url": format!("https://github.com/{sender}"),
     });
-    let installation = json!({"id": 77_001, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzcwMDE="});
-    if index % 3 == 0 {
+    let installation =
+        json!({"id": 77_001, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzcwMDE="});
+    if index.is_multiple_of(3) {
         let number = 1 + rng.below(4_000);
         let body = json!({
             "action": "opened",
