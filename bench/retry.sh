@@ -6,16 +6,19 @@
 #   bash bench/retry.sh
 #
 # Steps: build release binaries (gma and gma-bench together, as bench/import.sh), start
-# gma-fake-github, walk every page of GET /app/hook/deliveries?per_page=100 with curl (one
-# request after another, following Link rel="next", App JWT as Bearer): the floor of any tool
-# that must read 1,000 pages one after another. Two figures: the walk's wall time (with a curl
-# process started per page) and the sum of curl's own per-request times (%{time_total}: the
-# same walk without process start-ups, the tighter floor). Then run `gma retry` once on a fresh data
-# directory (local store, empty events table, so every failed event is recovered) with
-# mutations unthrottled (--github-mutations-per-minute 0: the default 60/min, GitHub's
-# secondary limit, would make 1,000 redeliveries take 17 minutes by design), under
-# /usr/bin/time -v for the peak RSS. The fake's counters are snapshotted (SIGUSR1) between
-# the two so each tool's requests are counted separately.
+# gma-fake-github, and `gma import` the deliveries that succeeded into a fresh data directory
+# (untimed: the events table a real run queries holds them). Then, timed:
+# - baseline: walk every page of GET /app/hook/deliveries?per_page=100 with curl, one request
+#   after another, following Link rel="next", App JWT as Bearer: the floor of any tool that
+#   must read 1,000 pages one after another. Two figures: the walk's wall time (a curl process
+#   per page) and the sum of curl's own per-request times (%{time_total}: the same walk
+#   without process start-ups, the tighter floor);
+# - gma: `gma retry` once on that data directory (local store; no failed event is in it, so
+#   each is recovered) with mutations unthrottled (--github-mutations-per-minute 0: the
+#   default 60/min, under GitHub's secondary limit, would make 1,000 redeliveries take 17
+#   minutes by design), under /usr/bin/time -v for the peak RSS.
+# The fake's counters are snapshotted (SIGUSR1) between the two, so each tool's requests are
+# counted separately.
 #
 # Asserted (exit 1 otherwise): the curl walk saw every delivery on `pages` pages; gma made
 # exactly one events-table query; gma's GitHub requests == pages + failures; the fake served
@@ -70,8 +73,10 @@ LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
 # --- the fake -----------------------------------------------------------------------------
 log "starting gma-fake-github with $DELIVERIES deliveries, failure rate $FAILURE_RATE"
 STATS="$WORK/stats.json"
+mkdir -p "$WORK/landed"
 "$FAKE_BIN" --deliveries "$DELIVERIES" --failure-rate "$FAILURE_RATE" --seed "$SEED" \
-    --stats-file "$STATS" >"$WORK/fake.out" 2>"$WORK/fake.err" &
+    --stats-file "$STATS" --landed-ndjson "$WORK/landed/landed.ndjson" \
+    >"$WORK/fake.out" 2>"$WORK/fake.err" &
 FAKE_PID=$!
 for _ in $(seq 600); do
     [[ -s "$WORK/fake.out" ]] && break
@@ -125,8 +130,20 @@ log "curl: $walked pages, $CURL_SEEN deliveries in $(printf '%.2f' "$CURL_S") s 
 rm -rf "$WORK/pages"
 snapshot "$WORK/stats-before.json"
 
+# --- the events that did land --------------------------------------------------------------
+# A real run queries an events table that holds every delivery that succeeded: import them
+# (untimed) so the one anti-join query runs against $TOTAL - $FAILURES rows, not an empty table.
+LANDED="$(jq -r .landed_lines <<<"$READY")"
+log "importing the $LANDED events that landed into a fresh data dir (untimed)"
+GMA_LOG=warn "$GMA_BIN" import "$WORK/landed" --data-dir "$WORK/gma-data" >"$WORK/import.out" 2>&1 \
+    || { cat "$WORK/import.out" >&2; fail "gma import failed"; }
+IN_TABLE="$(GMA_LOG=warn "$GMA_BIN" query --format csv --data-dir "$WORK/gma-data" \
+    'SELECT COUNT(*) AS n FROM events' | tail -n1)"
+[[ "$IN_TABLE" == "$LANDED" ]] || fail "the events table holds $IN_TABLE rows, expected $LANDED"
+rm -rf "$WORK/landed"
+
 # --- gma retry ----------------------------------------------------------------------------
-log "gma retry (local store, fresh data dir, --github-mutations-per-minute 0)"
+log "gma retry (local store, $LANDED events in it, --github-mutations-per-minute 0)"
 extra=()
 [[ -n "${CONCURRENCY:-}" ]] && extra+=(--concurrency "$CONCURRENCY")
 sync
@@ -194,6 +211,7 @@ jq -n \
     --arg loadavg "$LOADAVG" \
     --argjson cpus "$(nproc)" \
     --argjson deliveries "$TOTAL" --argjson pages "$PAGES" --argjson failures "$FAILURES" \
+    --argjson events_in_table "$IN_TABLE" \
     --argjson gma_wall_s "$(printf '%.3f' "$GMA_S")" \
     --argjson gma_cpu_s "$(printf '%.2f' "$CPU_S")" \
     --argjson curl_wall_s "$(printf '%.3f' "$CURL_S")" \
@@ -208,6 +226,7 @@ jq -n \
     --arg summary "$(cat "$WORK/gma.out")" \
     '{timestamp: $timestamp, git: $git, cpus: $cpus, loadavg: $loadavg,
       deliveries: $deliveries, pages: $pages, failures: $failures,
+      events_in_table: $events_in_table,
       gma_wall_s: $gma_wall_s, curl_wall_s: $curl_wall_s, ratio_gma_curl: $ratio,
       curl_requests_s: $curl_http_s, ratio_gma_curl_requests: $ratio_http,
       gma_cpu_s: $gma_cpu_s, peak_rss_mib: $rss,

@@ -13,6 +13,9 @@
 //! over it), prints one JSON line on stdout (`GITHUB_API_URL`, `GITHUB_APP_ID`, the counts)
 //! and serves until SIGTERM or SIGINT (or the end of stdin, with `--until-stdin-closes`).
 //!
+//! With `--landed-ndjson PATH` it also writes the deliveries that succeeded in GMA's BigQuery
+//! export shape, for `gma import`: the events table a real run queries holds them.
+//!
 //! What it served is written as one JSON object to `--stats-file`: on SIGUSR1 (a snapshot; it
 //! keeps serving) and when it stops. Fields: `list_calls`, `redelivery_posts`,
 //! `redeliveries_accepted`, `api_calls` (every API request), and for the failed deliveries
@@ -30,6 +33,7 @@ use chrono::Utc;
 use clap::Parser;
 use gma_testkit::github::{FakeGitHub, HookRef, NewDelivery, Route};
 use serde_json::{Value, json};
+use sha2::Digest;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -48,6 +52,10 @@ struct Args {
     /// Where to write what was served (JSON), on SIGUSR1 and when stopping.
     #[arg(long)]
     stats_file: Option<PathBuf>,
+    /// Also write every delivery that succeeded as one line of GMA's BigQuery export shape
+    /// (NDJSON for `gma import`), so a warehouse can hold the events that did land.
+    #[arg(long)]
+    landed_ndjson: Option<PathBuf>,
     /// Also stop when stdin reaches its end (for a parent that holds a pipe to it).
     #[arg(long)]
     until_stdin_closes: bool,
@@ -193,6 +201,33 @@ fn backlog(args: &Args) -> Result<(Vec<NewDelivery>, Vec<usize>)> {
     Ok((deliveries, failed))
 }
 
+/// Writes the deliveries that succeeded as `gma import` input: GMA's BigQuery export shape
+/// (`delivery_id`, `signature`, `received`, `event`, `payload` as a JSON string).
+fn write_landed(path: &Path, deliveries: &[NewDelivery]) -> Result<u64> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut lines = 0;
+    for d in deliveries
+        .iter()
+        .filter(|d| (200..300).contains(&d.status_code))
+    {
+        let payload = serde_json::to_string(&d.payload)?;
+        let digest = sha2::Sha256::digest(payload.as_bytes());
+        let line = json!({
+            "delivery_id": d.guid,
+            "signature": format!("sha256={}", hex::encode(digest)),
+            "received": d.delivered_at.format("%Y-%m-%d %H:%M:%S%.6f UTC").to_string(),
+            "event": d.event,
+            "payload": payload,
+        });
+        writeln!(out, "{line}")?;
+        lines += 1;
+    }
+    out.flush()?;
+    Ok(lines)
+}
+
 /// What the fake served so far.
 fn stats(gh: &FakeGitHub, failed_ids: &[i64]) -> Value {
     let (mut once, mut none, mut more, mut on_failed) = (0u64, 0u64, 0u64, 0usize);
@@ -235,6 +270,10 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     let (deliveries, failed) = backlog(&args)?;
+    let landed = match &args.landed_ndjson {
+        Some(path) => Some(write_landed(path, &deliveries)?),
+        None => None,
+    };
     let gh = FakeGitHub::start().await;
     let ids = gh.add_deliveries(HookRef::App, deliveries);
     let failed_ids: Vec<i64> = failed.iter().map(|&i| ids[i]).collect();
@@ -245,6 +284,7 @@ async fn main() -> Result<()> {
         "deliveries": ids.len(),
         "failures": failed_ids.len(),
         "pages": pages,
+        "landed_lines": landed,
         "seed": args.seed,
     });
     {
