@@ -27,7 +27,7 @@
 #
 # Knobs (environment): DELIVERIES (100000), FAILURE_RATE (0.01), SEED (1), CONCURRENCY (gma's
 # --concurrency, default: gma's own, 4), SKIP_BUILD=1, GMA_BIN, FAKE_BIN, KEEP=1 (keep the work
-# directory). Result: bench/results/retry-<UTC timestamp>.json.
+# directory), NOTE (a remark kept in the result). Result: bench/results/retry-<UTC timestamp>.json.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -209,6 +209,7 @@ jq -n \
     --arg timestamp "$STAMP" \
     --arg git "$(git rev-parse --short --verify -q HEAD 2>/dev/null || echo unknown)" \
     --arg loadavg "$LOADAVG" \
+    --arg note "${NOTE:-}" --arg gma_bin "$GMA_BIN" \
     --argjson cpus "$(nproc)" \
     --argjson deliveries "$TOTAL" --argjson pages "$PAGES" --argjson failures "$FAILURES" \
     --argjson events_in_table "$IN_TABLE" \
@@ -224,7 +225,7 @@ jq -n \
     --argjson fake_list "$FAKE_LIST" --argjson fake_posts "$FAKE_POSTS" --argjson fake_api "$FAKE_API" \
     --argjson once "$ONCE" --argjson ok "$([[ $OK == 1 ]] && echo true || echo false)" \
     --arg summary "$(cat "$WORK/gma.out")" \
-    '{timestamp: $timestamp, git: $git, cpus: $cpus, loadavg: $loadavg,
+    '{timestamp: $timestamp, git: $git, note: $note, gma_bin: $gma_bin, cpus: $cpus, loadavg: $loadavg,
       deliveries: $deliveries, pages: $pages, failures: $failures,
       events_in_table: $events_in_table,
       gma_wall_s: $gma_wall_s, curl_wall_s: $curl_wall_s, ratio_gma_curl: $ratio,
