@@ -453,3 +453,150 @@ async fn backfill_filters_and_limit() {
     assert_eq!(summary.archived, 1, "{summary}");
     assert_eq!(site.statuses().await.len(), 3);
 }
+
+#[tokio::test]
+async fn follow_mode_archives_runs_as_their_events_land() {
+    let gh = FakeGitHub::start().await;
+    let site = Site::new(None).await;
+    for run_id in [500, 501] {
+        gh.add_workflow_run(
+            "acme",
+            "widgets",
+            run_id,
+            1,
+            Logs::zip(zip_for(run_id as i64)),
+        );
+    }
+    site.land(run_event("d-500", "acme/widgets", 500, 1, 1))
+        .await;
+    let mut job = site.job(&gh);
+    job.options.mode = gma_pipeline::flow::Mode::Follow {
+        poll: Duration::from_millis(100),
+    };
+    let shutdown = job.options.shutdown.clone();
+    let running = tokio::spawn(job.run());
+    let key = |run: i64| BlobKey::new(format!("acme/widgets/{run}/1/logs.zip")).unwrap();
+    let wait_for = |run: i64| {
+        let logs = site.logs.clone();
+        async move {
+            for _ in 0..100 {
+                if logs.head(&key(run)).await.is_ok() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    assert!(wait_for(500).await, "the backlog is archived");
+    // A run whose event lands while the job follows.
+    site.land(run_event("d-501", "acme/widgets", 501, 1, 0))
+        .await;
+    assert!(
+        wait_for(501).await,
+        "a new run is archived as its event lands"
+    );
+    shutdown.cancel();
+    let summary = running.await.unwrap().unwrap();
+    assert_eq!(summary.archived, 2, "{summary}");
+    assert!(summary.run.follow);
+    let watermark = site
+        .rows("SELECT COUNT(*) AS n FROM watermarks WHERE pipeline = 'leech'")
+        .await;
+    assert!(
+        watermark[0]["n"].as_i64().unwrap() >= 1,
+        "the watermark is saved"
+    );
+}
+
+#[tokio::test]
+async fn runs_on_bigquery() {
+    use gma_pipeline::event_sink::EventSink;
+    use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
+    use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, Credentials};
+
+    let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_default();
+    assert!(
+        !host.trim().is_empty(),
+        "BIGQUERY_EMULATOR_HOST is not set: start bqemulator with `bash .ci/emulators` and \
+         export what it prints (or run the tests through `.ci/run`)"
+    );
+    let config = BigQueryConfig {
+        project: std::env::var("GMA_BQ_EMULATOR_PROJECT")
+            .unwrap_or_else(|_| "test-project".to_owned()),
+        dataset: gma_testkit::emulators::unique_name("gma_leech").replace('-', "_"),
+        endpoint: Some(host),
+        credentials: Credentials::None,
+        location: None,
+        page_size: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sink = BigQueryEventSink::connect(BigQueryEventSinkConfig {
+        warehouse: config.clone(),
+        events_table: "events".into(),
+        spool_dir: dir.path().join("spool"),
+        blobs: None,
+    })
+    .await
+    .unwrap();
+    let gh = FakeGitHub::start().await;
+    for run_id in [600, 601] {
+        gh.add_workflow_run(
+            "acme",
+            "widgets",
+            run_id,
+            1,
+            Logs::zip(zip_for(run_id as i64)),
+        );
+        sink.land(
+            &run_event(&format!("bq-{run_id}"), "acme/widgets", run_id as i64, 1, 1),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    gh.add_workflow_run("acme", "widgets", 602, 1, Logs::Status(500));
+    sink.land(&run_event("bq-602", "acme/widgets", 602, 1, 1), None)
+        .await
+        .unwrap();
+    let warehouse: Arc<dyn Warehouse> = Arc::new(BigQueryWarehouse::connect(config).unwrap());
+    let logs = open_blob_store(&dir.path().join("logs").display().to_string()).unwrap();
+    let job = |logs: Arc<dyn BlobStore>| LeechJob {
+        github: client(&gh),
+        app: app(),
+        warehouse: warehouse.clone(),
+        tables: LeechTables::default(),
+        logs,
+        options: LeechOptions {
+            retry_backoff: Duration::ZERO,
+            ..LeechOptions::default()
+        },
+    };
+    let first = job(logs.clone()).run().await.unwrap();
+    assert_eq!((first.archived, first.failed), (2, 1), "{first}");
+    gh.add_workflow_run("acme", "widgets", 602, 1, Logs::zip(zip_for(602)));
+    let second = job(logs.clone()).run().await.unwrap();
+    assert_eq!((second.archived, second.failed), (1, 0), "{second}");
+    let third = job(logs).run().await.unwrap();
+    assert_eq!(third.archived + third.failed, 0, "{third}");
+    let rows = warehouse
+        .query(
+            "SELECT status, COUNT(*) AS n FROM `${dataset}leech_status` GROUP BY status ORDER BY status",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.num_rows(), 2);
+    let files = warehouse
+        .query(
+            "SELECT COUNT(*) AS n FROM `${dataset}workflow_logs`",
+            &Params::new(),
+        )
+        .await
+        .unwrap();
+    let n = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(
+        files.batches[0].column(0),
+    )
+    .value(0);
+    assert_eq!(n, 15, "five files in each of three zips");
+}
