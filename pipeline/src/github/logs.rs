@@ -468,7 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn goes_straight_into_a_blob_store_and_a_broken_body_leaves_no_object() {
-        use crate::blob::{BlobKey, BlobStore, open_blob_store};
+        use crate::blob::{BlobKey, open_blob_store};
         let gh = FakeGitHub::start().await;
         let zip = sample_zip();
         gh.add_workflow_run("o", "r", 10, 1, Logs::zip(zip.clone()));
