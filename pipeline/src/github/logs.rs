@@ -13,6 +13,8 @@
 //!   a body that stops short of its `Content-Length`, or sends nothing for the client's
 //!   timeout, ends with an `io::Error`, so [`crate::blob::BlobStore::put_stream`] discards the
 //!   object.
+//! - GitHub always redirects; a 200 carrying the archive itself is streamed too, but then the
+//!   client's whole-request timeout ([`super::GitHubConfig::timeout`]) bounds the download.
 //! - Signed URLs are secrets too: no error or log line carries one.
 
 use std::fmt;
@@ -316,14 +318,22 @@ impl Body {
             }
             Some(Err(error)) => {
                 self.done = true;
-                Err(io::Error::other(format!(
-                    "the logs archive of {} broke off after {} of {} bytes: {}",
-                    self.path,
-                    self.received,
-                    self.expected
-                        .map_or_else(|| "?".to_owned(), |n| n.to_string()),
-                    error_chain(&error.without_url())
-                )))
+                let kind = if error.is_timeout() {
+                    io::ErrorKind::TimedOut
+                } else {
+                    io::ErrorKind::Other
+                };
+                Err(io::Error::new(
+                    kind,
+                    format!(
+                        "the logs archive of {} broke off after {} of {} bytes: {}",
+                        self.path,
+                        self.received,
+                        self.expected
+                            .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                        error_chain(&error.without_url())
+                    ),
+                ))
             }
             None => {
                 self.done = true;
@@ -457,6 +467,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn goes_straight_into_a_blob_store_and_a_broken_body_leaves_no_object() {
+        use crate::blob::{BlobKey, open_blob_store};
+        let gh = FakeGitHub::start().await;
+        let zip = sample_zip();
+        gh.add_workflow_run("o", "r", 10, 1, Logs::zip(zip.clone()));
+        gh.add_workflow_run("o", "r", 11, 1, Logs::zip(vec![3u8; 2 << 20]));
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_blob_store(dir.path().to_str().unwrap()).unwrap();
+        let client = client(&gh);
+        let auth = token(&gh, &client).await;
+
+        let key = BlobKey::new("leech/o/r/10/1/logs.zip").unwrap();
+        let download = client.run_logs("o", "r", 10, 1, &auth).await.unwrap();
+        let meta = store
+            .put_stream(&key, download.stream, "application/zip")
+            .await
+            .unwrap();
+        assert_eq!(meta.size, zip.len() as u64);
+        assert_eq!(store.get(&key).await.unwrap(), zip);
+
+        gh.inject(Route::ArchiveDownload, Fault::TruncatedBody { times: 1 });
+        let broken = BlobKey::new("leech/o/r/11/1/logs.zip").unwrap();
+        let download = client.run_logs("o", "r", 11, 1, &auth).await.unwrap();
+        assert!(
+            store
+                .put_stream(&broken, download.stream, "application/zip")
+                .await
+                .is_err()
+        );
+        assert!(
+            store.head(&broken).await.is_err(),
+            "no half object under the key"
+        );
+    }
+
+    #[tokio::test]
     async fn storage_failures_before_the_body_retry_with_a_fresh_link() {
         let gh = FakeGitHub::start().await;
         let zip = sample_zip();
@@ -549,7 +595,8 @@ mod tests {
     }
 
     /// A stand-in API host for answers the fake GitHub never gives: a redirect to a `file:`
-    /// URL (run 1) and the archive in a 200 (run 2).
+    /// URL (run 1), the archive in a 200 (run 2), a relative redirect to an archive that stalls
+    /// after 9 bytes (run 3).
     async fn odd_api() -> String {
         use axum::http::Uri;
         use axum::response::IntoResponse;
@@ -562,6 +609,19 @@ mod tests {
                     .into_response(),
                 "/repos/o/r/actions/runs/2/attempts/1/logs" => {
                     (axum::http::StatusCode::OK, b"PK-direct".to_vec()).into_response()
+                }
+                "/repos/o/r/actions/runs/3/attempts/1/logs" => (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "/archive/stall?sig=x")],
+                )
+                    .into_response(),
+                "/archive/stall" => {
+                    let head = futures::stream::once(async {
+                        Ok::<_, io::Error>(Bytes::from_static(b"PK-stalls"))
+                    });
+                    let body =
+                        axum::body::Body::from_stream(head.chain(futures::stream::pending()));
+                    ([("content-length", "100")], body).into_response()
                 }
                 _ => axum::http::StatusCode::NOT_FOUND.into_response(),
             }
@@ -581,5 +641,19 @@ mod tests {
         let direct = client.run_logs("o", "r", 2, 1, &auth).await.unwrap();
         assert_eq!(direct.content_length, Some(9));
         assert_eq!(collect(direct).await.unwrap(), b"PK-direct");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_ends_with_a_timeout_error() {
+        let mut config = client_with(&odd_api().await, 1).config().clone();
+        config.timeout = Duration::from_millis(300);
+        let client = GitHubClient::new(config).unwrap();
+        let download = client.run_logs("o", "r", 3, 1, &Auth::None).await.unwrap();
+        let mut stream = download.stream;
+        assert_eq!(&stream.next().await.unwrap().unwrap()[..], b"PK-stalls");
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(error.to_string().contains("after 9 bytes"), "{error}");
+        assert!(stream.next().await.is_none());
     }
 }
