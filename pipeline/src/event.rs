@@ -91,6 +91,28 @@ pub struct Event {
     pub payload_size: u64,
 }
 
+impl Event {
+    /// The event of a payload held in memory, received at `received_micros`: checks that the
+    /// payload is a JSON object and lifts its columns.
+    ///
+    /// # Errors
+    /// [`PayloadError::NotJson`] or [`PayloadError::NotObject`].
+    pub fn inline(
+        headers: DeliveryHeaders,
+        received_micros: i64,
+        payload: Bytes,
+    ) -> Result<Self, PayloadError> {
+        let lifted = lift(&payload)?;
+        Ok(Self {
+            headers,
+            received_micros,
+            lifted,
+            payload_size: payload.len() as u64,
+            payload: Payload::Inline(payload),
+        })
+    }
+}
+
 /// Why a payload was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_testkit::github::{FakeGitHub, Logs, logs_zip};
 use serde_json::json;
@@ -26,20 +26,20 @@ fn workflow_run(run_id: i64) -> Event {
         "installation": {"id": 5}
     })
     .to_string();
-    Event {
-        headers: DeliveryHeaders {
-            delivery_id: format!("run-{run_id}"),
-            event: "workflow_run".into(),
-            signature: "sha256=00".into(),
-            hook_id: None,
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: chrono::Utc::now().timestamp_micros(),
-        lifted: lift(payload.as_bytes()).unwrap(),
-        payload_size: payload.len() as u64,
-        payload: Payload::Inline(Bytes::from(payload)),
-    }
+    let headers = DeliveryHeaders {
+        delivery_id: format!("run-{run_id}"),
+        event: "workflow_run".into(),
+        signature: "sha256=00".into(),
+        hook_id: None,
+        target_type: None,
+        target_id: None,
+    };
+    Event::inline(
+        headers,
+        chrono::Utc::now().timestamp_micros(),
+        Bytes::from(payload),
+    )
+    .unwrap()
 }
 
 #[tokio::test]

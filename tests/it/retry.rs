@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use bytes::Bytes;
-use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
@@ -152,21 +152,20 @@ async fn fetch_lands_in_bigquery_with_the_lock_in_gcs_under_gma_s_variable_names
     })
     .await
     .unwrap();
-    let payload = br#"{"action":"opened"}"#;
-    let landed_before = Event {
-        headers: DeliveryHeaders {
-            delivery_id: failed[0].clone(),
-            event: "issues".into(),
-            signature: "sha256=00".into(),
-            hook_id: None,
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: chrono::Utc::now().timestamp_micros(),
-        lifted: lift(payload).unwrap(),
-        payload: Payload::Inline(Bytes::from_static(payload)),
-        payload_size: payload.len() as u64,
+    let headers = DeliveryHeaders {
+        delivery_id: failed[0].clone(),
+        event: "issues".into(),
+        signature: "sha256=00".into(),
+        hook_id: None,
+        target_type: None,
+        target_id: None,
     };
+    let landed_before = Event::inline(
+        headers,
+        chrono::Utc::now().timestamp_micros(),
+        Bytes::from_static(br#"{"action":"opened"}"#),
+    )
+    .unwrap();
     sink.land(&landed_before, None).await.unwrap();
 
     let endpoint = config.endpoint.clone().unwrap();

@@ -40,7 +40,7 @@ const ERROR_MARKER: &[u8] = b"##[error]";
 const LINE_HEAD_BYTES: usize = 64 + ERROR_MARKER.len() + 4 * MAX_ERROR_CHARS;
 
 /// One file of a logs archive: a row of the `workflow_logs` table, without the run's ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogFile {
     /// The entry's name in the zip (invalid UTF-8 replaced by U+FFFD).
     pub path: String,

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::index::LogFile;
+
 /// One completed run attempt to archive, as the source query (`sql/leech_source.sql`) gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RunRow {
@@ -130,20 +132,9 @@ pub struct LogRow {
     pub run_attempt: i64,
     /// `owner/name`.
     pub repository_slug: String,
-    /// The file's path in the zip.
-    pub path: String,
-    /// Its job.
-    pub job_name: String,
-    /// Its step's number.
-    pub step_number: Option<i64>,
-    /// Its step's name.
-    pub step_name: Option<String>,
-    /// Its size.
-    pub uncompressed_bytes: i64,
-    /// Its lines.
-    pub lines: i64,
-    /// Its first error line.
-    pub first_error: Option<String>,
+    /// The file: path, job, step, size, lines, first error.
+    #[serde(flatten)]
+    pub file: LogFile,
     /// The archive.
     pub logs_uri: String,
     /// When it was indexed.

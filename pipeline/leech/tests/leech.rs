@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use gma_leech::{LeechJob, LeechOptions, LeechSummary, LeechTables};
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
-use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::flow::Shard;
 use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, RetryPolicy};
 use gma_pipeline::store::{EventStore, StoreOptions};
@@ -69,20 +69,15 @@ fn run_event(
         "sender": {"login": "octocat", "id": 1}
     })
     .to_string();
-    Event {
-        headers: DeliveryHeaders {
-            delivery_id: delivery.into(),
-            event: "workflow_run".into(),
-            signature: "sha256=00".into(),
-            hook_id: None,
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: Utc::now().timestamp_micros(),
-        lifted: lift(payload.as_bytes()).unwrap(),
-        payload_size: payload.len() as u64,
-        payload: Payload::Inline(Bytes::from(payload)),
-    }
+    let headers = DeliveryHeaders {
+        delivery_id: delivery.into(),
+        event: "workflow_run".into(),
+        signature: "sha256=00".into(),
+        hook_id: None,
+        target_type: None,
+        target_id: None,
+    };
+    Event::inline(headers, Utc::now().timestamp_micros(), Bytes::from(payload)).unwrap()
 }
 
 fn zip_for(run_id: i64) -> Vec<u8> {

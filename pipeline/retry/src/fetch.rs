@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::github::DeliveryDetail;
 
 /// GitHub caps webhook payloads at 25 MB; ingest refuses larger bodies, and so does fetch.
@@ -84,32 +84,30 @@ pub fn event_from(detail: &DeliveryDetail) -> Result<Event, FetchError> {
             size: payload.len(),
         });
     }
-    let lifted = lift(payload.as_bytes()).map_err(|source| FetchError::Payload { id, source })?;
     let number = |name: &str| {
         request
             .header(name)
             .and_then(|v| v.trim().parse::<i64>().ok())
     };
-    let bytes = Bytes::copy_from_slice(payload.as_bytes());
-    Ok(Event {
-        headers: DeliveryHeaders {
-            delivery_id: guid.to_owned(),
-            event: event.to_owned(),
-            signature: request
-                .header("X-Hub-Signature-256")
-                .unwrap_or_default()
-                .to_owned(),
-            hook_id: number("X-GitHub-Hook-ID"),
-            target_type: request
-                .header("X-GitHub-Hook-Installation-Target-Type")
-                .map(str::to_owned),
-            target_id: number("X-GitHub-Hook-Installation-Target-ID"),
-        },
-        received_micros: Utc::now().timestamp_micros(),
-        lifted,
-        payload_size: bytes.len() as u64,
-        payload: Payload::Inline(bytes),
-    })
+    let headers = DeliveryHeaders {
+        delivery_id: guid.to_owned(),
+        event: event.to_owned(),
+        signature: request
+            .header("X-Hub-Signature-256")
+            .unwrap_or_default()
+            .to_owned(),
+        hook_id: number("X-GitHub-Hook-ID"),
+        target_type: request
+            .header("X-GitHub-Hook-Installation-Target-Type")
+            .map(str::to_owned),
+        target_id: number("X-GitHub-Hook-Installation-Target-ID"),
+    };
+    Event::inline(
+        headers,
+        Utc::now().timestamp_micros(),
+        Bytes::copy_from_slice(payload.as_bytes()),
+    )
+    .map_err(|source| FetchError::Payload { id, source })
 }
 
 #[cfg(test)]

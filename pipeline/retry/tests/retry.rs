@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
-use gma_pipeline::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, HookRef, RetryPolicy, Secret};
 use gma_pipeline::lock::LockOptions;
@@ -52,20 +52,15 @@ fn app() -> Arc<AppKey> {
 /// An event as ingest stores it, for pre-landing.
 fn event(guid: &str) -> Event {
     let payload = format!(r#"{{"action":"opened","number":1,"guid":"{guid}"}}"#);
-    Event {
-        headers: DeliveryHeaders {
-            delivery_id: guid.into(),
-            event: "issues".into(),
-            signature: "sha256=00".into(),
-            hook_id: Some(FakeGitHub::APP_HOOK_ID),
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: Utc::now().timestamp_micros(),
-        lifted: lift(payload.as_bytes()).unwrap(),
-        payload_size: payload.len() as u64,
-        payload: Payload::Inline(Bytes::from(payload)),
-    }
+    let headers = DeliveryHeaders {
+        delivery_id: guid.into(),
+        event: "issues".into(),
+        signature: "sha256=00".into(),
+        hook_id: Some(FakeGitHub::APP_HOOK_ID),
+        target_type: None,
+        target_id: None,
+    };
+    Event::inline(headers, Utc::now().timestamp_micros(), Bytes::from(payload)).unwrap()
 }
 
 /// A warehouse that counts the queries naming the events table, around the real one.
