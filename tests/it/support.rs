@@ -94,14 +94,5 @@ impl TestApp {
 pub async fn query_dir(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
     let warehouse = LocalWarehouse::open(dir).await.unwrap();
     let result = warehouse.query(sql, &Params::new()).await.unwrap();
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &result.batches {
-        writer.write(batch).unwrap();
-    }
-    writer.finish().unwrap();
-    let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_slice(&bytes).unwrap()
+    result.to_json_rows().unwrap()
 }

@@ -140,16 +140,7 @@ impl Site {
 
     async fn rows(&self, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let result = self.warehouse.query(sql, &Params::new()).await.unwrap();
-        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-        for batch in &result.batches {
-            writer.write(batch).unwrap();
-        }
-        writer.finish().unwrap();
-        let bytes = writer.into_inner();
-        if bytes.is_empty() {
-            return Vec::new();
-        }
-        serde_json::from_slice(&bytes).unwrap()
+        result.to_json_rows().unwrap()
     }
 
     /// Status rows by run id: (status, attempts, error).

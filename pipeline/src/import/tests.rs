@@ -59,16 +59,7 @@ async fn import_async(store: &std::sync::Arc<EventStore>, paths: &[PathBuf]) -> 
 async fn rows(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
     let warehouse = LocalWarehouse::open(dir).await.unwrap();
     let result = warehouse.query(sql, &Params::default()).await.unwrap();
-    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-    for batch in &result.batches {
-        writer.write(batch).unwrap();
-    }
-    writer.finish().unwrap();
-    let bytes = writer.into_inner();
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_slice(&bytes).unwrap()
+    result.to_json_rows().unwrap()
 }
 
 fn sha(text: &str) -> String {

@@ -42,6 +42,27 @@ impl QueryResult {
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
+
+    /// The rows as JSON objects (column name to value; NULLs left out), for printing and
+    /// checking.
+    ///
+    /// # Errors
+    /// [`WarehouseError::Arrow`] when a column has no JSON form.
+    pub fn to_json_rows(
+        &self,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, WarehouseError> {
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        for batch in &self.batches {
+            writer.write(batch)?;
+        }
+        writer.finish()?;
+        let bytes = writer.into_inner();
+        if bytes.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| WarehouseError::Arrow(arrow::error::ArrowError::JsonError(e.to_string())))
+    }
 }
 
 /// A stream of result batches, for results too large to hold at once.
