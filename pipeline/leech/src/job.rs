@@ -166,8 +166,9 @@ impl LeechJob {
             .key("run_id")
             .time("received");
         let counters = Arc::new(Counters::default());
+        let tokens = InstallationTokens::new(self.github.clone(), self.app.clone());
         let archive = ArchiveLogs {
-            tokens: InstallationTokens::new(self.github.clone(), self.app.clone()),
+            tokens: tokens.clone(),
             github: self.github.clone(),
             logs: self.logs.clone(),
             retention: options.retention,
@@ -218,6 +219,7 @@ impl LeechJob {
             failed: counters.failed.load(Ordering::Relaxed),
             skipped: counters.skipped.load(Ordering::Relaxed),
             github_requests: self.github.requests_sent(),
+            tokens_issued: tokens.issued(),
             run,
         };
         summary.log();

@@ -21,6 +21,8 @@ pub struct LeechSummary {
     pub skipped: u64,
     /// HTTP requests sent to GitHub.
     pub github_requests: u64,
+    /// Installation tokens minted (one per installation, reused until shortly before expiry).
+    pub tokens_issued: u64,
     /// The pipeline's own summary.
     pub run: RunSummary,
 }
@@ -36,6 +38,7 @@ impl LeechSummary {
             failed = self.failed,
             skipped = self.skipped,
             github_requests = self.github_requests,
+            tokens_issued = self.tokens_issued,
             duration_ms = self.run.duration.as_millis() as u64,
             "leech run finished"
         );
@@ -49,6 +52,11 @@ impl fmt::Display for LeechSummary {
             f,
             "leech: archived {} run attempts ({mib:.1} MiB, {} found already stored), not found {}, failed {}, skipped (in progress) {}",
             self.archived, self.reused, self.not_found, self.failed, self.skipped
+        )?;
+        writeln!(
+            f,
+            "  GitHub requests {}, installation tokens {}",
+            self.github_requests, self.tokens_issued
         )?;
         write!(f, "{}", self.run)
     }
