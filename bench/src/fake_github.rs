@@ -135,7 +135,11 @@ fn parse_size(text: &str) -> Result<u64, String> {
         "kb" => 1e3,
         "mb" => 1e6,
         "gb" => 1e9,
-        other => return Err(format!("unknown size unit {other:?} (use B, KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use B, KiB, MiB or GiB)"
+            ));
+        }
     };
     Ok((number * scale).round() as u64)
 }
@@ -329,20 +333,58 @@ struct BenchRun {
 
 impl BenchRun {
     fn key(&self) -> String {
-        format!("{LEECH_OWNER}/{}/{}/{}", self.repo, self.run_id, self.attempt)
+        format!(
+            "{LEECH_OWNER}/{}/{}/{}",
+            self.repo, self.run_id, self.attempt
+        )
     }
 }
 
 const WORDS: &[&str] = &[
-    "serde", "tokio", "hyper", "arrow", "parquet", "axum", "tower", "rustls", "ring", "zip",
-    "chrono", "clap", "regex", "bytes", "futures", "tracing", "prost", "tonic", "reqwest",
-    "datafusion", "object_store", "sha2", "hmac", "uuid", "rand", "itertools", "thiserror",
+    "serde",
+    "tokio",
+    "hyper",
+    "arrow",
+    "parquet",
+    "axum",
+    "tower",
+    "rustls",
+    "ring",
+    "zip",
+    "chrono",
+    "clap",
+    "regex",
+    "bytes",
+    "futures",
+    "tracing",
+    "prost",
+    "tonic",
+    "reqwest",
+    "datafusion",
+    "object_store",
+    "sha2",
+    "hmac",
+    "uuid",
+    "rand",
+    "itertools",
+    "thiserror",
 ];
 const MODULES: &[&str] = &[
-    "store::log", "import::line", "github::deliveries", "warehouse::local", "retry::scan",
-    "leech::index", "event::lift", "schema", "sink::bigquery", "blob::gcs", "flow::shard",
+    "store::log",
+    "import::line",
+    "github::deliveries",
+    "warehouse::local",
+    "retry::scan",
+    "leech::index",
+    "event::lift",
+    "schema",
+    "sink::bigquery",
+    "blob::gcs",
+    "flow::shard",
 ];
-const OUTCOMES: &[&str] = &["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ignored", "FAILED"];
+const OUTCOMES: &[&str] = &[
+    "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ignored", "FAILED",
+];
 
 /// One line of CI log text: a GitHub timestamp and a compiler, test, download or shell line
 /// with random versions, hashes, paths and durations.
@@ -350,7 +392,11 @@ fn log_line(rng: &mut Rng, second: &mut u64, out: &mut String) {
     use std::fmt::Write as _;
     *second += rng.below(3);
     let (h, m, s) = (10 + *second / 3600 % 10, *second / 60 % 60, *second % 60);
-    let _ = write!(out, "2026-11-28T{h:02}:{m:02}:{s:02}.{:07}Z ", rng.below(10_000_000));
+    let _ = write!(
+        out,
+        "2026-11-28T{h:02}:{m:02}:{s:02}.{:07}Z ",
+        rng.below(10_000_000)
+    );
     let _ = match rng.below(10) {
         0..=2 => writeln!(
             out,
@@ -561,7 +607,13 @@ fn load_runs(gh: &FakeGitHub, args: &Args) -> Result<(Vec<BenchRun>, u64, u64)> 
         };
         let zip = run_zip(&mut pool, &mut rng, &run, args.zip_bytes)?;
         zip_bytes += zip.len() as u64;
-        gh.add_workflow_run(LEECH_OWNER, &run.repo, run.run_id, run.attempt, Logs::zip(zip));
+        gh.add_workflow_run(
+            LEECH_OWNER,
+            &run.repo,
+            run.run_id,
+            run.attempt,
+            Logs::zip(zip),
+        );
         runs.push(run);
     }
     let mut generated = 0;
