@@ -24,7 +24,8 @@
 # zip holds at least GENERATED_GIB GiB.
 #
 # Knobs (environment): RUNS (1000), ZIP_BYTES (2MiB), GENERATED_GIB (1; 0 skips that part),
-# CONCURRENCY (8, both sides), SEED (1), SKIP_BUILD=1, GMA_BIN, FAKE_BIN, KEEP=1 (keep the
+# CONCURRENCY (8, both sides), SEED (1), PERF=1 (the timed gma run under `perf record`; the
+# top of its profile goes to stderr; timings then include perf's overhead), SKIP_BUILD=1, GMA_BIN, FAKE_BIN, KEEP=1 (keep the
 # work directory), NOTE (a remark kept in the result).
 # Result: bench/results/leech-<UTC timestamp>.json.
 set -euo pipefail
@@ -118,11 +119,15 @@ import_events() {
 # sets LEECH_S (wall seconds), LEECH_RSS_KIB, LEECH_CPU_S, LEECH_SUMMARY.
 gma_leech() {
     local data="$1" name="$2" start
+    local prefix=()
+    if [[ -n "${PERF:-}" && "$name" == leech ]]; then
+        prefix=(perf record -q -F 997 -o "$WORK/perf.data" --)
+    fi
     sync
     start="$(now)"
     GITHUB_API_URL="$API_URL" GITHUB_APP_ID="$APP_ID" GITHUB_PRIVATE_KEY="$(cat "$KEY_FILE")" \
         GMA_LOG=warn /usr/bin/time -v -o "$WORK/$name.time" \
-        "$GMA_BIN" leech --data-dir "$data" --concurrency "$CONCURRENCY" \
+        "${prefix[@]}" "$GMA_BIN" leech --data-dir "$data" --concurrency "$CONCURRENCY" \
         >"$WORK/$name.out" 2>"$WORK/$name.err" || {
         cat "$WORK/$name.err" >&2
         fail "gma leech exited non-zero"
@@ -132,6 +137,10 @@ gma_leech() {
     LEECH_CPU_S="$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u + s}' "$WORK/$name.time")"
     LEECH_SUMMARY="$(grep -h 'leech: archived' "$WORK/$name.out" "$WORK/$name.err" | tail -n1 || true)"
     log "${LEECH_SUMMARY:-no summary line}"
+    if [[ ${#prefix[@]} -gt 0 ]]; then
+        perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --percent-limit 0.7 \
+            --stdio 2>/dev/null | grep "%" | grep -v "^#" | sed "s/ *$//" | cut -c1-140 | head -40 >&2 || true
+    fi
 }
 
 checks=()
