@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{LeechArgs, Sink};
 use crate::signals::shutdown_signal;
-use crate::tables::named;
+use crate::stores::store_location;
 
 /// Runs and prints the summary.
 pub async fn run(args: LeechArgs) -> Result<()> {
@@ -33,21 +33,19 @@ pub async fn run(args: LeechArgs) -> Result<()> {
             let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
             let tables = LeechTables {
                 events: config.events_table.trim().to_owned(),
-                status: named(&args.status_table, sql::LEECH_STATUS)?,
-                logs: named(&args.logs_table, sql::WORKFLOW_LOGS)?,
+                status: sql::LEECH_STATUS.renamed(&args.status_table)?,
+                logs: sql::WORKFLOW_LOGS.renamed(&args.logs_table)?,
             };
             let warehouse = BigQueryWarehouse::connect(config.warehouse)
                 .context("connecting to BigQuery (--sink bigquery)")?;
             (Arc::new(warehouse), tables)
         }
     };
-    let location = match args.logs_store.as_deref().map(str::trim) {
-        Some(location) if !location.is_empty() => location.to_owned(),
-        _ => match std::env::var("LOGS_BUCKET_NAME") {
-            Ok(bucket) if !bucket.trim().is_empty() => format!("gs://{}", bucket.trim()),
-            _ => args.data_dir.join("logs").display().to_string(),
-        },
-    };
+    let location = store_location(
+        args.logs_store.as_deref(),
+        "LOGS_BUCKET_NAME",
+        &args.data_dir.join("logs"),
+    );
     let logs = open_blob_store(&location)
         .with_context(|| format!("opening the logs store {location} (--logs-store)"))?;
     let shard = match args.shard {

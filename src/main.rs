@@ -13,7 +13,7 @@ mod query;
 mod retry;
 mod serve;
 mod signals;
-mod tables;
+mod stores;
 
 use std::process::ExitCode;
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{RetryArgs, RetryMode, Sink};
 use crate::signals::shutdown_signal;
-use crate::tables::named;
+use crate::stores::store_location;
 
 /// The lock object's key: GMA's name for it.
 const LOCK_KEY: &str = "retry-lock";
@@ -59,8 +59,8 @@ pub async fn run(args: RetryArgs) -> Result<()> {
                 let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
                 let tables = RetryTables {
                     events: config.events_table.trim().to_owned(),
-                    checkpoint: named(&args.checkpoint_table, sql::CHECKPOINT)?,
-                    failures: named(&args.failure_table, sql::FAILURE_EVENTS)?,
+                    checkpoint: sql::CHECKPOINT.renamed(&args.checkpoint_table)?,
+                    failures: sql::FAILURE_EVENTS.renamed(&args.failure_table)?,
                 };
                 if fetch {
                     let sink = BigQueryEventSink::connect(config)
@@ -80,13 +80,11 @@ pub async fn run(args: RetryArgs) -> Result<()> {
             }
         };
 
-    let lock_location = match args.lock_store.as_deref().map(str::trim) {
-        Some(location) if !location.is_empty() => location.to_owned(),
-        _ => match std::env::var("BUCKET_NAME") {
-            Ok(bucket) if !bucket.trim().is_empty() => format!("gs://{}", bucket.trim()),
-            _ => args.data_dir.join("locks").display().to_string(),
-        },
-    };
+    let lock_location = store_location(
+        args.lock_store.as_deref(),
+        "BUCKET_NAME",
+        &args.data_dir.join("locks"),
+    );
     let lock_store = open_blob_store(&lock_location)
         .with_context(|| format!("opening the lock store {lock_location} (--lock-store)"))?;
     let lock = RetryLock {

@@ -84,6 +84,16 @@ pub const RETRY_CANDIDATES: &str = include_str!("../../sql/retry_candidates.sql"
 /// `@repo`).
 pub const LEECH_SOURCE: &str = include_str!("../../sql/leech_source.sql");
 
+/// Puts configured table names into a SQL file's table placeholders: `("events_table",
+/// "webhook_events")` replaces `${events_table}`. (`${dataset}` is the warehouse's to resolve.)
+pub fn name_tables(sql: &str, names: &[(&str, &str)]) -> String {
+    names
+        .iter()
+        .fold(sql.to_owned(), |sql, (placeholder, name)| {
+            sql.replace(&format!("${{{placeholder}}}"), name)
+        })
+}
+
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
 pub fn resolve(sql: &str, prefix: &str) -> String {

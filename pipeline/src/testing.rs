@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use bytes::Bytes;
 use futures::FutureExt;
 
-use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, Credentials};
+use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
 
@@ -30,24 +30,11 @@ pub(crate) fn event(id: &str, received_micros: i64, payload: &str) -> Event {
 
 /// The emulator's configuration for a fresh dataset named after `test`.
 pub(crate) fn emulator_config(test: &str) -> BigQueryConfig {
-    let host =
-        std::env::var(crate::warehouse::bigquery::config::EMULATOR_HOST_VAR).unwrap_or_default();
-    assert!(
-        !host.trim().is_empty(),
-        "BIGQUERY_EMULATOR_HOST is not set: these tests need bqemulator; start it with \
-         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
-    );
-    let project =
-        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned());
-    let suffix = &crate::warehouse::bigquery::request_id()[..8];
-    BigQueryConfig {
+    let project = gma_testkit::emulators::bigquery_project();
+    BigQueryConfig::new(
         project,
-        dataset: format!("gma_test_{test}_{suffix}"),
-        endpoint: Some(host),
-        credentials: Credentials::None,
-        location: None,
-        page_size: None,
-    }
+        gma_testkit::emulators::bigquery_dataset(&format!("gma_test_{test}")),
+    )
 }
 
 /// Runs `body` against a warehouse over a fresh dataset, then deletes the dataset, also when

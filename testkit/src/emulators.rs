@@ -76,3 +76,23 @@ pub async fn gcs_object_names(bucket: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The bqemulator project to use (`GMA_BQ_EMULATOR_PROJECT`, default `test-project`), once
+/// `BIGQUERY_EMULATOR_HOST` is checked to be set (which `BigQueryConfig::new` reads).
+///
+/// # Panics
+/// When `BIGQUERY_EMULATOR_HOST` is not set, saying how to start the emulators.
+pub fn bigquery_project() -> String {
+    let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_default();
+    assert!(
+        !host.trim().is_empty(),
+        "BIGQUERY_EMULATOR_HOST is not set: these tests need bqemulator; start it with \
+         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
+    );
+    std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned())
+}
+
+/// A dataset name no other test (or earlier run) uses, starting with `prefix`.
+pub fn bigquery_dataset(prefix: &str) -> String {
+    unique_name(prefix).replace('-', "_")
+}

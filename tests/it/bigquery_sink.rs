@@ -6,7 +6,7 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
-use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, Credentials};
+use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 use gma_pipeline::warehouse::{ParamValue, Params, Warehouse};
 use gma_testkit::{Delivery, GmaServer};
 use serde_json::{Value, json};
@@ -19,26 +19,11 @@ fn gma() -> &'static Path {
 
 /// The emulator's address and a fresh dataset name.
 pub(crate) fn emulator(test: &str) -> BigQueryConfig {
-    let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_default();
-    assert!(
-        !host.trim().is_empty(),
-        "BIGQUERY_EMULATOR_HOST is not set: this test needs bqemulator; start it with \
-         `bash .ci/emulators` and export what it prints (or run the tests through `.ci/run`)"
-    );
-    let project =
-        std::env::var("GMA_BQ_EMULATOR_PROJECT").unwrap_or_else(|_| "test-project".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    BigQueryConfig {
+    let project = gma_testkit::emulators::bigquery_project();
+    BigQueryConfig::new(
         project,
-        dataset: format!("gma_it_{test}_{}_{nanos}", std::process::id()),
-        endpoint: Some(host),
-        credentials: Credentials::None,
-        location: None,
-        page_size: None,
-    }
+        gma_testkit::emulators::bigquery_dataset(&format!("gma_it_{test}")),
+    )
 }
 
 async fn start(config: &BigQueryConfig, dir: &Path, extra: &[&str]) -> GmaServer {

@@ -137,9 +137,13 @@ impl LeechJob {
                     source,
                 })?;
         }
-        let source_sql = sql::LEECH_SOURCE
-            .replace("${events_table}", &self.tables.events)
-            .replace("${status_table}", self.tables.status.name);
+        let source_sql = sql::name_tables(
+            sql::LEECH_SOURCE,
+            &[
+                ("events_table", &self.tables.events),
+                ("status_table", self.tables.status.name),
+            ],
+        );
         let params = Params::new()
             .with("max_attempts", ParamValue::Int64(options.max_attempts))
             .with(

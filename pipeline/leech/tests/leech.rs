@@ -499,23 +499,12 @@ async fn follow_mode_archives_runs_as_their_events_land() {
 async fn runs_on_bigquery() {
     use gma_pipeline::event_sink::EventSink;
     use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
-    use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, Credentials};
+    use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 
-    let host = std::env::var("BIGQUERY_EMULATOR_HOST").unwrap_or_default();
-    assert!(
-        !host.trim().is_empty(),
-        "BIGQUERY_EMULATOR_HOST is not set: start bqemulator with `bash .ci/emulators` and \
-         export what it prints (or run the tests through `.ci/run`)"
+    let config = BigQueryConfig::new(
+        gma_testkit::emulators::bigquery_project(),
+        gma_testkit::emulators::bigquery_dataset("gma_leech"),
     );
-    let config = BigQueryConfig {
-        project: std::env::var("GMA_BQ_EMULATOR_PROJECT")
-            .unwrap_or_else(|_| "test-project".to_owned()),
-        dataset: gma_testkit::emulators::unique_name("gma_leech").replace('-', "_"),
-        endpoint: Some(host),
-        credentials: Credentials::None,
-        location: None,
-        page_size: None,
-    };
     let dir = tempfile::tempdir().unwrap();
     let sink = BigQueryEventSink::connect(BigQueryEventSinkConfig {
         warehouse: config.clone(),

@@ -49,9 +49,14 @@ impl Default for RetryTables {
 impl RetryTables {
     /// Replaces the table placeholders of a retry query with the configured names.
     pub fn resolve(&self, sql: &str) -> String {
-        sql.replace("${events_table}", &self.events)
-            .replace("${checkpoint_table}", self.checkpoint.name)
-            .replace("${failure_table}", self.failures.name)
+        sql::name_tables(
+            sql,
+            &[
+                ("events_table", &self.events),
+                ("checkpoint_table", self.checkpoint.name),
+                ("failure_table", self.failures.name),
+            ],
+        )
     }
 }
 

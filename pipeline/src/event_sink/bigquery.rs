@@ -93,18 +93,7 @@ impl BigQueryEventSink {
     /// [`WarehouseError`] when the table name is not a plain name, the credentials cannot be
     /// loaded, or BigQuery refuses.
     pub async fn connect(config: BigQueryEventSinkConfig) -> Result<Self, WarehouseError> {
-        let name = config.events_table.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(WarehouseError::Ddl {
-                table: name.to_owned(),
-                reason: "an events table name must be letters, digits and underscores".into(),
-            });
-        }
-        // The table name is configuration, set once per process; TableDef holds it as 'static.
-        let table = TableDef {
-            name: Box::leak(name.to_owned().into_boxed_str()),
-            ddl: crate::sql::EVENTS_DDL,
-        };
+        let table = crate::sql::EVENTS.renamed(&config.events_table)?;
         let warehouse = BigQueryWarehouse::connect(config.warehouse)?;
         warehouse.ensure_table(&table).await?;
         std::fs::create_dir_all(&config.spool_dir).map_err(|e| WarehouseError::Remote {
@@ -191,7 +180,10 @@ impl BigQueryEventSink {
             .iter()
             .map(|(event, _)| event.headers.delivery_id.clone())
             .collect();
-        let sql = crate::sql::STORED_DELIVERY_IDS.replace("${events_table}", self.table.name);
+        let sql = crate::sql::name_tables(
+            crate::sql::STORED_DELIVERY_IDS,
+            &[("events_table", self.table.name)],
+        );
         let params = crate::warehouse::Params::new()
             .with("ids", crate::warehouse::ParamValue::StringArray(ids));
         let stored = self

@@ -116,6 +116,30 @@ pub struct TableDef {
     pub ddl: &'static str,
 }
 
+impl TableDef {
+    /// The same table under a configured name (e.g. GMA's `EVENTS_TABLE_ID`). The name is
+    /// configuration, set once per process, so it is kept for the process's life.
+    ///
+    /// # Errors
+    /// [`WarehouseError::Ddl`] when `name` is not a plain table name.
+    pub fn renamed(self, name: &str) -> Result<TableDef, WarehouseError> {
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(WarehouseError::Ddl {
+                table: name.to_owned(),
+                reason: format!(
+                    "a name for the {} table must be letters, digits and underscores",
+                    self.name
+                ),
+            });
+        }
+        Ok(TableDef {
+            name: Box::leak(name.to_owned().into_boxed_str()),
+            ddl: self.ddl,
+        })
+    }
+}
+
 impl fmt::Display for TableDef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)
