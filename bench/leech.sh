@@ -38,72 +38,11 @@ ZIP_BYTES="${ZIP_BYTES:-2MiB}"
 GENERATED_GIB="${GENERATED_GIB:-1}"
 CONCURRENCY="${CONCURRENCY:-8}"
 SEED="${SEED:-1}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GMA_BIN="${GMA_BIN:-$TARGET_DIR/release/gma}"
-FAKE_BIN="${FAKE_BIN:-$TARGET_DIR/release/gma-fake-github}"
-KEY_FILE="$ROOT/testdata/github-app/test-app-private-key.pem"
-
-log() { printf '[leech-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-fail() { log "FAILED: $*"; exit 1; }
-now() { date +%s.%N; }
+BENCH=leech-bench
+# shellcheck source=bench/fake_github.sh
+source "$ROOT/bench/fake_github.sh"
+require jq curl bc sha256sum
 mib() { printf '%.1f' "$(echo "$1 / 1048576" | bc -l)"; }
-
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "building release binaries (gma, gma-bench)"
-    cargo build --release -p gma -p gma-bench
-fi
-for bin in "$GMA_BIN" "$FAKE_BIN"; do
-    [[ -x "$bin" ]] || fail "missing binary: $bin"
-done
-[[ -x /usr/bin/time ]] || fail "/usr/bin/time is missing (sudo apt-get install -y time)"
-for tool in jq curl bc sha256sum; do
-    command -v "$tool" >/dev/null || fail "$tool is missing"
-done
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/gma-leech-bench.XXXXXX")"
-FAKE_PID=""
-stop_fake() {
-    if [[ -n "$FAKE_PID" ]] && kill -0 "$FAKE_PID" 2>/dev/null; then
-        kill -TERM "$FAKE_PID" 2>/dev/null || true
-        wait "$FAKE_PID" 2>/dev/null || true
-    fi
-    FAKE_PID=""
-}
-cleanup() {
-    stop_fake
-    [[ "${KEEP:-0}" == 1 ]] && log "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
-
-# Starts the fake with the given arguments; sets FAKE_PID and READY (its first stdout line).
-start_fake() {
-    local name="$1"
-    shift
-    "$FAKE_BIN" --seed "$SEED" --stats-file "$WORK/$name.stats.json" "$@" \
-        >"$WORK/$name.fake.out" 2>"$WORK/$name.fake.err" &
-    FAKE_PID=$!
-    for _ in $(seq 1200); do
-        [[ -s "$WORK/$name.fake.out" ]] && break
-        kill -0 "$FAKE_PID" 2>/dev/null || fail "gma-fake-github exited: $(cat "$WORK/$name.fake.err")"
-        sleep 0.1
-    done
-    [[ -s "$WORK/$name.fake.out" ]] || fail "gma-fake-github did not start within 120 s"
-    READY="$(head -n1 "$WORK/$name.fake.out")"
-}
-
-# Writes the fake's counters to $2 (SIGUSR1 snapshot; $1 names the fake's stats file).
-snapshot() {
-    local stats="$WORK/$1.stats.json"
-    rm -f "$stats"
-    kill -USR1 "$FAKE_PID"
-    for _ in $(seq 100); do [[ -s "$stats" ]] && break; sleep 0.05; done
-    [[ -s "$stats" ]] || fail "gma-fake-github wrote no stats"
-    mv "$stats" "$2"
-}
 
 # Imports $2 (workflow_run events) into data directory $1 (untimed) and checks the count.
 import_events() {
@@ -144,9 +83,6 @@ gma_leech() {
 }
 
 checks=()
-check() { # description, condition result
-    if [[ "$2" == 1 ]]; then checks+=("ok: $1"); else checks+=("FAILED: $1"); fi
-}
 
 # --- 1,000 runs of 2 MiB -------------------------------------------------------------------
 log "starting gma-fake-github with $RUNS workflow runs of $ZIP_BYTES logs"
@@ -246,11 +182,7 @@ if [[ "$GENERATED_GIB" != 0 ]]; then
     rm -rf "$WORK/big-data"
 fi
 
-OK=1
-for c in "${checks[@]}"; do
-    log "$c"
-    [[ "$c" == ok:* ]] || OK=0
-done
+report_checks
 
 # --- the result -------------------------------------------------------------------------------
 mkdir -p "$ROOT/bench/results"

@@ -36,70 +36,22 @@ cd "$ROOT"
 DELIVERIES="${DELIVERIES:-100000}"
 FAILURE_RATE="${FAILURE_RATE:-0.01}"
 SEED="${SEED:-1}"
-TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GMA_BIN="${GMA_BIN:-$TARGET_DIR/release/gma}"
-FAKE_BIN="${FAKE_BIN:-$TARGET_DIR/release/gma-fake-github}"
-KEY_FILE="$ROOT/testdata/github-app/test-app-private-key.pem"
-
-log() { printf '[retry-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-fail() { log "FAILED: $*"; exit 1; }
-now() { date +%s.%N; }
-
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "building release binaries (gma, gma-bench)"
-    cargo build --release -p gma -p gma-bench
-fi
-for bin in "$GMA_BIN" "$FAKE_BIN"; do
-    [[ -x "$bin" ]] || fail "missing binary: $bin"
-done
-[[ -x /usr/bin/time ]] || fail "/usr/bin/time is missing (sudo apt-get install -y time)"
-command -v jq >/dev/null || fail "jq is missing (sudo apt-get install -y jq)"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/gma-retry-bench.XXXXXX")"
-FAKE_PID=""
-cleanup() {
-    if [[ -n "$FAKE_PID" ]] && kill -0 "$FAKE_PID" 2>/dev/null; then
-        kill -TERM "$FAKE_PID" 2>/dev/null || true
-        wait "$FAKE_PID" 2>/dev/null || true
-    fi
-    [[ "${KEEP:-0}" == 1 ]] && log "kept $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
-LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg)"
+BENCH=retry-bench
+# shellcheck source=bench/fake_github.sh
+source "$ROOT/bench/fake_github.sh"
+require jq curl
 
 # --- the fake -----------------------------------------------------------------------------
 log "starting gma-fake-github with $DELIVERIES deliveries, failure rate $FAILURE_RATE"
-STATS="$WORK/stats.json"
 mkdir -p "$WORK/landed"
-"$FAKE_BIN" --deliveries "$DELIVERIES" --failure-rate "$FAILURE_RATE" --seed "$SEED" \
-    --stats-file "$STATS" --landed-ndjson "$WORK/landed/landed.ndjson" \
-    >"$WORK/fake.out" 2>"$WORK/fake.err" &
-FAKE_PID=$!
-for _ in $(seq 600); do
-    [[ -s "$WORK/fake.out" ]] && break
-    kill -0 "$FAKE_PID" 2>/dev/null || fail "gma-fake-github exited: $(cat "$WORK/fake.err")"
-    sleep 0.1
-done
-[[ -s "$WORK/fake.out" ]] || fail "gma-fake-github did not start within 60 s"
-READY="$(head -n1 "$WORK/fake.out")"
+start_fake retry --deliveries "$DELIVERIES" --failure-rate "$FAILURE_RATE" \
+    --landed-ndjson "$WORK/landed/landed.ndjson"
 API_URL="$(jq -r .GITHUB_API_URL <<<"$READY")"
 APP_ID="$(jq -r .GITHUB_APP_ID <<<"$READY")"
 TOTAL="$(jq -r .deliveries <<<"$READY")"
 FAILURES="$(jq -r .failures <<<"$READY")"
 PAGES="$(jq -r .pages <<<"$READY")"
 log "fake at $API_URL: $TOTAL deliveries, $FAILURES failed, $PAGES pages"
-
-# Writes the fake's counters to $1 (SIGUSR1 snapshot).
-snapshot() {
-    rm -f "$STATS"
-    kill -USR1 "$FAKE_PID"
-    for _ in $(seq 100); do [[ -s "$STATS" ]] && break; sleep 0.05; done
-    [[ -s "$STATS" ]] || fail "gma-fake-github wrote no stats"
-    mv "$STATS" "$1"
-}
 
 # --- baseline: a sequential curl walk -----------------------------------------------------
 JWT="$("$FAKE_BIN" --print-jwt)"
@@ -128,7 +80,7 @@ log "curl: $walked pages, $CURL_SEEN deliveries in $(printf '%.2f' "$CURL_S") s 
 [[ "$walked" == "$PAGES" ]] || fail "curl walked $walked pages, expected $PAGES"
 [[ "$CURL_SEEN" == "$TOTAL" ]] || fail "curl saw $CURL_SEEN deliveries, expected $TOTAL"
 rm -rf "$WORK/pages"
-snapshot "$WORK/stats-before.json"
+snapshot retry "$WORK/stats-before.json"
 
 # --- the events that did land --------------------------------------------------------------
 # A real run queries an events table that holds every delivery that succeeded: import them
@@ -157,7 +109,7 @@ GITHUB_API_URL="$API_URL" GITHUB_APP_ID="$APP_ID" GITHUB_PRIVATE_KEY="$(cat "$KE
 }
 GMA_S="$(echo "$(now) - $start" | bc -l)"
 cat "$WORK/gma.out" >&2
-snapshot "$WORK/stats-after.json"
+snapshot retry "$WORK/stats-after.json"
 
 RSS_KIB="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/gma.time")"
 CPU_S="$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u + s}' "$WORK/gma.time")"
@@ -177,14 +129,8 @@ NONE="$(jq -r .failed_not_redelivered "$WORK/stats-after.json")"
 MORE="$(jq -r .failed_redelivered_more "$WORK/stats-after.json")"
 OTHER="$(jq -r .other_redeliveries "$WORK/stats-after.json")"
 
-kill -TERM "$FAKE_PID"
-wait "$FAKE_PID" || true
-FAKE_PID=""
+stop_fake
 
-checks=()
-check() { # description, condition result
-    if [[ "$2" == 1 ]]; then checks+=("ok: $1"); else checks+=("FAILED: $1"); fi
-}
 check "events queries == 1 (got $QUERIES)" "$([[ "$QUERIES" == 1 ]] && echo 1)"
 check "GitHub requests == pages + failures = $((PAGES + FAILURES)) (got $REQUESTS)" \
     "$([[ "$REQUESTS" == $((PAGES + FAILURES)) ]] && echo 1)"
@@ -196,11 +142,7 @@ check "fake's API calls from gma == gma's GitHub requests ($FAKE_API vs $REQUEST
 check "every failed delivery redelivered exactly once ($ONCE once, $NONE never, $MORE more than once)" \
     "$([[ "$ONCE" == "$FAILURES" && "$NONE" == 0 && "$MORE" == 0 ]] && echo 1)"
 check "no other delivery redelivered (got $OTHER)" "$([[ "$OTHER" == 0 ]] && echo 1)"
-OK=1
-for c in "${checks[@]}"; do
-    log "$c"
-    [[ "$c" == ok:* ]] || OK=0
-done
+report_checks
 
 # --- the result -----------------------------------------------------------------------------
 mkdir -p "$ROOT/bench/results"
