@@ -15,6 +15,8 @@
 //!   tokens, workflow-run logs) that honours GitHub's rate limits;
 //! - [`sql`]: the SQL files of the repository's `sql/` folder, by name;
 //! - [`import`]: `gma import`, a bulk load of NDJSON files into the store;
+//! - [`views`]: the analyst views of the repository's `views/` folder, by name and in
+//!   dependency order;
 //! - [`lock`]: a lease lock held as one blob-store object, renewed while held, so one run of a
 //!   job (`gma retry`) works at a time.
 //!
@@ -36,4 +38,5 @@ pub mod store;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+pub mod views;
 pub mod warehouse;

@@ -84,6 +84,9 @@ pub const RETRY_CANDIDATES: &str = include_str!("../../sql/retry_candidates.sql"
 /// `@repo`).
 pub const LEECH_SOURCE: &str = include_str!("../../sql/leech_source.sql");
 
+/// Creates or replaces a view of `views/` (`${view}`, its name; `${query}`, its SELECT).
+pub const CREATE_VIEW: &str = include_str!("../../sql/create_view.sql");
+
 /// Puts configured table names into a SQL file's table placeholders: `("events_table",
 /// "webhook_events")` replaces `${events_table}`. (`${dataset}` is the warehouse's to resolve.)
 pub fn name_tables(sql: &str, names: &[(&str, &str)]) -> String {
@@ -122,6 +125,7 @@ mod tests {
             LEECH_STATUS.ddl,
             WORKFLOW_LOGS.ddl,
             LEECH_SOURCE,
+            CREATE_VIEW,
         ];
         for file in files {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {

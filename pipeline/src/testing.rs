@@ -8,7 +8,11 @@ use futures::FutureExt;
 
 use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 
+use arrow::array::RecordBatch;
+use chrono::{TimeZone, Utc};
+
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
+use crate::schema::EventBatchBuilder;
 
 /// A `push`-like event `id` received at `received_micros`, with `payload` lifted.
 pub(crate) fn event(id: &str, received_micros: i64, payload: &str) -> Event {
@@ -53,4 +57,49 @@ where
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Events from every `testdata/webhooks` payload, received at distinct microseconds.
+pub(crate) fn fixture_events() -> (Vec<Event>, Vec<String>) {
+    events_of(&gma_testkit::fixtures())
+}
+
+/// Events from `fixtures`, received at distinct microseconds a day and a bit apart.
+pub(crate) fn events_of(fixtures: &[gma_testkit::Fixture]) -> (Vec<Event>, Vec<String>) {
+    assert!(fixtures.len() >= 10, "testdata/webhooks is missing");
+    let base = Utc
+        .with_ymd_and_hms(2026, 3, 4, 5, 6, 7)
+        .unwrap()
+        .timestamp_micros();
+    fixtures
+        .iter()
+        .enumerate()
+        .map(|(i, fixture)| {
+            let text = String::from_utf8(fixture.body.clone()).unwrap();
+            let event = Event {
+                headers: DeliveryHeaders {
+                    delivery_id: format!("delivery-{i:03}"),
+                    event: fixture.event.clone(),
+                    signature: format!("sha256={i:064x}"),
+                    hook_id: Some(9_007_199_254_740_993 + i as i64),
+                    target_type: (i % 2 == 0).then(|| "organization".to_owned()),
+                    target_id: (i % 2 == 0).then_some(42),
+                },
+                received_micros: base + i as i64 * 86_400_000_123 + 456,
+                lifted: lift(&fixture.body).unwrap(),
+                payload: Payload::Inline(bytes::Bytes::from(fixture.body.clone())),
+                payload_size: fixture.body.len() as u64,
+            };
+            (event, text)
+        })
+        .unzip()
+}
+
+/// The events table's rows for `events` with their `payloads`.
+pub(crate) fn events_batch(events: &[Event], payloads: &[String]) -> RecordBatch {
+    let mut builder = EventBatchBuilder::new();
+    for (event, payload) in events.iter().zip(payloads) {
+        builder.append(event, payload);
+    }
+    builder.finish().unwrap()
 }

@@ -16,7 +16,7 @@ use super::{Params, Warehouse};
 
 /// Rows as JSON: each cell NULL, a string (BigQuery's REST form: TIMESTAMP as µs since the
 /// epoch, DATE as YYYY-MM-DD) or an array of those.
-type Rows = Vec<Vec<Value>>;
+pub(crate) type Rows = Vec<Vec<Value>>;
 
 /// The BigQuery backend over the emulator, in a uniquely named dataset (`name` plus a random
 /// suffix) that exists only once a test creates it.
@@ -25,7 +25,7 @@ fn emulator(name: &str) -> BigQueryWarehouse {
 }
 
 /// Runs `sql` on `warehouse` and returns its rows in the comparable form.
-async fn rows(warehouse: &dyn Warehouse, sql: &str) -> Result<Rows, String> {
+pub(crate) async fn rows(warehouse: &dyn Warehouse, sql: &str) -> Result<Rows, String> {
     let result = warehouse
         .query(sql, &Params::new())
         .await

@@ -18,7 +18,7 @@ pub mod ddl;
 pub mod local;
 
 #[cfg(test)]
-mod crosscheck_tests;
+pub(crate) mod crosscheck_tests;
 
 use std::fmt;
 
@@ -215,6 +215,15 @@ pub enum WarehouseError {
         backend: &'static str,
         /// What it said, and what to do about it.
         message: String,
+    },
+    /// A view of `views/` failed to plan (a bug in its SQL, caught by the views' tests) or its
+    /// settings are invalid.
+    #[error("the view {view}: {reason}")]
+    View {
+        /// The view.
+        view: &'static str,
+        /// What went wrong.
+        reason: String,
     },
     /// The backend cannot do this; the message says what to do instead.
     #[error("{0}")]

@@ -9,51 +9,9 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::*;
-use crate::event::{DeliveryHeaders, Event, Payload, lift};
-use crate::schema::EventBatchBuilder;
 use crate::sql;
-use crate::testing::{emulator_config, with_dataset};
+use crate::testing::{emulator_config, events_batch, fixture_events, with_dataset};
 use crate::warehouse::ParamValue;
-
-/// Events from every `testdata/webhooks` payload, received at distinct microseconds.
-fn fixture_events() -> (Vec<Event>, Vec<String>) {
-    let fixtures = gma_testkit::fixtures();
-    assert!(fixtures.len() >= 10, "testdata/webhooks is missing");
-    let base = Utc
-        .with_ymd_and_hms(2026, 3, 4, 5, 6, 7)
-        .unwrap()
-        .timestamp_micros();
-    fixtures
-        .iter()
-        .enumerate()
-        .map(|(i, fixture)| {
-            let text = String::from_utf8(fixture.body.clone()).unwrap();
-            let event = Event {
-                headers: DeliveryHeaders {
-                    delivery_id: format!("delivery-{i:03}"),
-                    event: fixture.event.clone(),
-                    signature: format!("sha256={i:064x}"),
-                    hook_id: Some(9_007_199_254_740_993 + i as i64),
-                    target_type: (i % 2 == 0).then(|| "organization".to_owned()),
-                    target_id: (i % 2 == 0).then_some(42),
-                },
-                received_micros: base + i as i64 * 86_400_000_123 + 456,
-                lifted: lift(&fixture.body).unwrap(),
-                payload: Payload::Inline(bytes::Bytes::from(fixture.body.clone())),
-                payload_size: fixture.body.len() as u64,
-            };
-            (event, text)
-        })
-        .unzip()
-}
-
-fn events_batch(events: &[Event], payloads: &[String]) -> RecordBatch {
-    let mut builder = EventBatchBuilder::new();
-    for (event, payload) in events.iter().zip(payloads) {
-        builder.append(event, payload);
-    }
-    builder.finish().unwrap()
-}
 
 fn count(result: &QueryResult) -> i64 {
     result.batches[0]

@@ -14,7 +14,10 @@
 //!   becomes `DATE(TIMESTAMP_TRUNC(TIMESTAMP(date), 'MONTH'))`;
 //! - `x IN UNNEST([a, b])` becomes `x IN (a, b)` and `x IN UNNEST(array)` becomes
 //!   `array_has(array, x)`;
-//! - `FROM UNNEST(array) AS v` names its column `v`, as BigQuery does;
+//! - `FROM UNNEST(array) AS v` names its column `v`, as BigQuery does; a correlated ("lateral")
+//!   `FROM t, UNNEST(t.array) AS v` (or `CROSS JOIN UNNEST`), which DataFusion cannot plan,
+//!   becomes `FROM (SELECT t.*, UNNEST(t.array) AS v FROM t) AS t`: one row per element, none for
+//!   an empty or NULL array, as in BigQuery;
 //! - raw (`r'\d+'`) and triple-quoted string literals become plain ones.
 
 use std::ops::ControlFlow;
@@ -22,9 +25,12 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, CastKind, DataType, ExactNumberInfo, Expr, Function, FunctionArg,
-    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement,
-    TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, JoinConstraint, JoinOperator,
+    ObjectName, Query, SetExpr, Statement, TableAliasColumnDef, TableFactor, TableWithJoins,
+    UnaryOperator, Value, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::dialect::BigQueryDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use super::numeric::{CAST_TO_INT64, SAFE_CAST_TO_INT64};
 use super::strings::CAST_TO_STRING;
@@ -52,6 +58,11 @@ impl VisitorMut for Rewriter {
         ControlFlow::Continue(())
     }
 
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        lateral_unnest(&mut query.body);
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if let TableFactor::UNNEST {
             alias: Some(alias),
@@ -66,6 +77,95 @@ impl VisitorMut for Rewriter {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Rewrites the lateral UNNESTs of every SELECT in `body` (also inside UNION and friends).
+fn lateral_unnest(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            let mut i = 1;
+            while i < select.from.len() {
+                if select.from[i].joins.is_empty()
+                    && let Some(merged) =
+                        unnest_beside(&select.from[i - 1], &select.from[i].relation)
+                {
+                    select.from[i - 1] = merged;
+                    select.from.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            for from in &mut select.from {
+                while let Some(join) = from.joins.first()
+                    && matches!(
+                        join.join_operator,
+                        JoinOperator::CrossJoin(JoinConstraint::None)
+                    )
+                    && let Some(merged) = unnest_beside(
+                        &TableWithJoins {
+                            relation: from.relation.clone(),
+                            joins: Vec::new(),
+                        },
+                        &join.relation,
+                    )
+                {
+                    from.relation = merged.relation;
+                    from.joins.remove(0);
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            lateral_unnest(left);
+            lateral_unnest(right);
+        }
+        _ => {}
+    }
+}
+
+/// `left` with the elements of the lateral `UNNEST(expr) AS v` beside each row, as a derived
+/// table named like `left`; `None` when `unnest` is not such an UNNEST or `left` has no name.
+fn unnest_beside(left: &TableWithJoins, unnest: &TableFactor) -> Option<TableWithJoins> {
+    let TableFactor::UNNEST {
+        alias: Some(alias),
+        array_exprs,
+        with_offset: false,
+        with_ordinality: false,
+        ..
+    } = unnest
+    else {
+        return None;
+    };
+    let [array] = array_exprs.as_slice() else {
+        return None;
+    };
+    if !left.joins.is_empty() {
+        return None;
+    }
+    let name = match &left.relation {
+        TableFactor::Table {
+            alias: Some(alias), ..
+        }
+        | TableFactor::Derived {
+            alias: Some(alias), ..
+        } => alias.name.clone(),
+        TableFactor::Table {
+            name, alias: None, ..
+        } => name.0.last()?.as_ident()?.clone(),
+        _ => return None,
+    };
+    let element = alias.columns.first().map_or(&alias.name, |c| &c.name);
+    let text = format!(
+        "SELECT * FROM (SELECT {name}.*, UNNEST({array}) AS {element} FROM {relation}) AS {name}",
+        relation = left.relation,
+    );
+    let statement = Parser::parse_sql(&BigQueryDialect {}, &text).ok()?.pop()?;
+    let Statement::Query(query) = statement else {
+        return None;
+    };
+    let SetExpr::Select(select) = *query.body else {
+        return None;
+    };
+    select.from.into_iter().next()
 }
 
 /// A call of `name` with `args`.

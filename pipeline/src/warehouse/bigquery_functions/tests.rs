@@ -405,6 +405,33 @@ async fn unnest_forms() {
 }
 
 #[tokio::test]
+async fn lateral_unnest_gives_a_row_per_element() {
+    let t = "(SELECT 'p' AS id, '[{\"n\":\"x\"},{\"n\":\"y\"}]' AS j \
+             UNION ALL SELECT 'q', '[]' UNION ALL SELECT 'r', CAST(NULL AS STRING))";
+    // The comma form and CROSS JOIN, with and without the left side's alias; empty and NULL
+    // arrays give no row, as in BigQuery.
+    for sql in [
+        format!(
+            "SELECT t.id, JSON_VALUE(e, '$.n') AS n FROM {t} AS t, UNNEST(JSON_QUERY_ARRAY(t.j)) AS e ORDER BY n"
+        ),
+        format!(
+            "SELECT id, JSON_VALUE(e, '$.n') FROM {t} AS t CROSS JOIN UNNEST(JSON_QUERY_ARRAY(j)) AS e ORDER BY 2"
+        ),
+        format!(
+            "WITH s AS {t} SELECT s.id, JSON_VALUE(e, '$.n') FROM s, UNNEST(JSON_QUERY_ARRAY(s.j)) AS e ORDER BY 2"
+        ),
+    ] {
+        assert_eq!(rows(&sql).await.unwrap(), [["p", "x"], ["p", "y"]], "{sql}");
+    }
+    // Inside a UNION and a subquery too.
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT e FROM {t} AS t, UNNEST(JSON_QUERY_ARRAY(t.j)) AS e \
+         UNION ALL SELECT e FROM {t} AS u, UNNEST(JSON_QUERY_ARRAY(u.j)) AS e)"
+    );
+    assert_eq!(rows(&sql).await.unwrap(), [["4"]]);
+}
+
+#[tokio::test]
 async fn more_of_bigquerys_syntax() {
     assert_eq!(value("IF(1 > 0, 'a', 'b')").await, "a");
     assert_eq!(

@@ -10,6 +10,9 @@
 //! rows appended after [`LocalWarehouse::open`] are seen by later queries, and concurrent queries
 //! never share state.
 //!
+//! Every view of `views/` ([`crate::views`]) a query names is registered too, with the views it
+//! reads, planned from the same SQL text BigQuery runs.
+//!
 //! SQL is BigQuery's: `${dataset}` resolves to nothing (tables are in the default schema),
 //! `@name` parameters are bound as literals ([`params`]), BigQuery's functions and syntax are
 //! provided by [`bigquery_functions`]. Names qualified with a project and dataset
@@ -30,11 +33,11 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
@@ -49,12 +52,14 @@ use super::{
 };
 use crate::store::layout::{EVENTS_TABLE, Layout};
 use crate::store::{EventStore, StoreError};
+use crate::views::{self, ViewSettings};
 
 /// DataFusion over one data directory, implementing [`Warehouse`].
 pub struct LocalWarehouse {
     layout: Layout,
     store: Option<Arc<EventStore>>,
     tables: Mutex<Vec<TableDef>>,
+    views: ViewSettings,
 }
 
 impl LocalWarehouse {
@@ -72,7 +77,18 @@ impl LocalWarehouse {
             layout: Layout::new(dir),
             store: None,
             tables: Mutex::new(crate::sql::TABLES.to_vec()),
+            views: ViewSettings::default(),
         })
+    }
+
+    /// The same warehouse with `settings` for the views (incident labels, production
+    /// environments). The events table is always the store's, whatever the settings name.
+    pub fn with_view_settings(mut self, settings: ViewSettings) -> Self {
+        self.views = ViewSettings {
+            events_table: EVENTS_TABLE.to_owned(),
+            ..settings
+        };
+        self
     }
 
     /// Opens the data directory of the open event `store`, so that appends to `events` go
@@ -105,43 +121,41 @@ impl LocalWarehouse {
         ctx
     }
 
-    /// Parses, binds, rewrites and plans `sql` in a fresh session over the files present now.
+    /// Parses, binds, rewrites and plans `sql` in a fresh session over the files present now,
+    /// with the tables and views it names registered.
     async fn plan(&self, sql: &str, params: &Params) -> Result<DataFrame, WarehouseError> {
-        let sql = crate::sql::resolve(sql, "");
-        let mut statements = DFParser::parse_sql_with_dialect(&sql, &BigQueryDialect {})?;
-        if statements.len() != 1 {
-            return Err(WarehouseError::StatementCount(statements.len()));
-        }
-        let Some(mut statement) = statements.pop_front() else {
-            return Err(WarehouseError::StatementCount(0));
-        };
         let known = self.known_tables();
-        let mut used = BTreeSet::new();
-        if let Some(inner) = sql_statement(&mut statement) {
-            params::bind(inner, params)?;
-            bigquery_functions::rewrite(inner);
-            let _ = visit_relations_mut(&mut *inner, |name| {
-                unqualify(name, &known);
-                ControlFlow::<()>::Continue(())
-            });
-            let _ = visit_relations(&*inner, |name| {
-                if let [part] = name.0.as_slice()
-                    && let Some(ident) = part.as_ident()
-                {
-                    // DataFusion folds unquoted names to lowercase; backticked ones keep case.
-                    used.insert(match ident.quote_style {
-                        None => ident.value.to_ascii_lowercase(),
-                        Some(_) => ident.value.clone(),
-                    });
-                }
-                ControlFlow::<()>::Continue(())
-            });
-        } else {
-            used.extend(known.iter().map(|t| t.name.to_owned()));
-        }
+        let (statement, used) = prepare(sql, params, &known)?;
         let ctx = Self::session();
-        for table in known.iter().filter(|t| used.contains(t.name)) {
+        let views = match &used {
+            Some(used) => views::with_dependencies(
+                used.iter()
+                    .filter(|name| !known.iter().any(|t| t.name == name.as_str()))
+                    .filter_map(|name| views::find(name)),
+            ),
+            None => Vec::new(),
+        };
+        for table in known
+            .iter()
+            .filter(|t| !views.is_empty() || used.as_ref().is_none_or(|used| used.contains(t.name)))
+        {
             self.register(&ctx, table).await?;
+        }
+        for view in views {
+            let sql = self.views.render(view).map_err(|e| WarehouseError::View {
+                view: view.name,
+                reason: e.to_string(),
+            })?;
+            let (statement, _) = prepare(&sql, &Params::new(), &known)?;
+            let plan = ctx
+                .state()
+                .statement_to_plan(statement)
+                .await
+                .map_err(|e| WarehouseError::View {
+                    view: view.name,
+                    reason: e.to_string(),
+                })?;
+            ctx.register_table(view.name, Arc::new(ViewTable::new(plan, Some(sql))))?;
         }
         let plan = ctx.state().statement_to_plan(statement).await?;
         Ok(ctx.execute_logical_plan(plan).await?)
@@ -193,6 +207,47 @@ impl LocalWarehouse {
     }
 }
 
+/// Parses one statement of `sql`, binds `params` and rewrites BigQuery's syntax. Returns it with
+/// the names of the relations it reads (lowercased unless backticked), or `None` for those when
+/// it is not a plain SQL statement (then every table is registered).
+fn prepare(
+    sql: &str,
+    params: &Params,
+    known: &[TableDef],
+) -> Result<(DFStatement, Option<BTreeSet<String>>), WarehouseError> {
+    let sql = crate::sql::resolve(sql, "");
+    let mut statements = DFParser::parse_sql_with_dialect(&sql, &BigQueryDialect {})?;
+    if statements.len() != 1 {
+        return Err(WarehouseError::StatementCount(statements.len()));
+    }
+    let Some(mut statement) = statements.pop_front() else {
+        return Err(WarehouseError::StatementCount(0));
+    };
+    let Some(inner) = sql_statement(&mut statement) else {
+        return Ok((statement, None));
+    };
+    params::bind(inner, params)?;
+    bigquery_functions::rewrite(inner);
+    let _ = visit_relations_mut(&mut *inner, |name| {
+        unqualify(name, known);
+        ControlFlow::<()>::Continue(())
+    });
+    let mut used = BTreeSet::new();
+    let _ = visit_relations(&*inner, |name| {
+        if let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
+        {
+            // DataFusion folds unquoted names to lowercase; backticked ones keep case.
+            used.insert(match ident.quote_style {
+                None => ident.value.to_ascii_lowercase(),
+                Some(_) => ident.value.clone(),
+            });
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok((statement, Some(used)))
+}
+
 /// The SQL statement of `statement`, also inside `EXPLAIN`.
 fn sql_statement(statement: &mut DFStatement) -> Option<&mut SqlStatement> {
     match statement {
@@ -223,14 +278,14 @@ fn parquet_table(
 }
 
 /// Turns `project.dataset.table` and `dataset.table` into `table` when `table` is one of
-/// `known`.
+/// `known` or a view.
 fn unqualify(name: &mut ObjectName, known: &[TableDef]) {
     if name.0.len() < 2 {
         return;
     }
     let last = name.0.last().and_then(ObjectNamePart::as_ident).cloned();
     if let Some(last) = last
-        && known.iter().any(|t| t.name == last.value)
+        && (known.iter().any(|t| t.name == last.value) || views::find(&last.value).is_some())
     {
         name.0 = vec![ObjectNamePart::Identifier(last)];
     }

@@ -1,0 +1,19 @@
+-- check_runs: one row per check run, its newest state (from check_run_events).
+--
+-- Newest = the furthest status (completed, in_progress, queued), then the latest completion,
+-- then the delivery received last, then the greatest delivery_id, so a tie still gives one row
+-- (GMA's views returned every tied row). `received` and `delivery_id` name the delivery that
+-- brought this state.
+SELECT
+  * EXCEPT (version)
+FROM (
+  SELECT
+    * EXCEPT (event, action),
+    ROW_NUMBER() OVER (
+      PARTITION BY id
+      ORDER BY CASE status WHEN 'completed' THEN 3 WHEN 'in_progress' THEN 2 ELSE 1 END DESC, completed_at DESC NULLS LAST, received DESC, delivery_id DESC
+    ) AS version
+  FROM `${dataset}check_run_events`
+  WHERE id IS NOT NULL
+)
+WHERE version = 1

@@ -1,0 +1,18 @@
+-- deployment_statuses: one row per deployment status, its newest state (from deployment_status_events).
+--
+-- Newest = the latest `updated_at`, then the delivery received last, then the greatest
+-- delivery_id, so a tie still gives one row (GMA's views returned every tied row). `received`
+-- and `delivery_id` name the delivery that brought this state.
+SELECT
+  * EXCEPT (version)
+FROM (
+  SELECT
+    * EXCEPT (event, action),
+    ROW_NUMBER() OVER (
+      PARTITION BY id
+      ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC
+    ) AS version
+  FROM `${dataset}deployment_status_events`
+  WHERE id IS NOT NULL
+)
+WHERE version = 1

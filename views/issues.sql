@@ -1,0 +1,20 @@
+-- issues: one row per issue, its newest state (from issue_events).
+--
+-- Newest = the latest `updated_at`, then the delivery received last, then the greatest
+-- delivery_id, so a tie still gives one row (GMA's views returned every tied row). `received`
+-- and `delivery_id` name the delivery that brought this state. `is_deleted` is true once the
+-- newest event deleted it.
+SELECT
+  * EXCEPT (version)
+FROM (
+  SELECT
+    * EXCEPT (event, action, label),
+    action = 'deleted' AS is_deleted,
+    ROW_NUMBER() OVER (
+      PARTITION BY id
+      ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC
+    ) AS version
+  FROM `${dataset}issue_events`
+  WHERE id IS NOT NULL
+)
+WHERE version = 1

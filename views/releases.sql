@@ -1,0 +1,19 @@
+-- releases: one row per release, its newest state (from release_events).
+--
+-- Newest = the delivery received last, then the greatest delivery_id, so a tie still gives one
+-- row (GMA's views returned every tied row). `received` and `delivery_id` name the delivery that
+-- brought this state. `is_deleted` is true once the newest event deleted it.
+SELECT
+  * EXCEPT (version)
+FROM (
+  SELECT
+    * EXCEPT (event, action),
+    action = 'deleted' AS is_deleted,
+    ROW_NUMBER() OVER (
+      PARTITION BY id
+      ORDER BY received DESC, delivery_id DESC
+    ) AS version
+  FROM `${dataset}release_events`
+  WHERE id IS NOT NULL
+)
+WHERE version = 1
