@@ -53,8 +53,11 @@ async fn every_view_runs_over_the_fixtures() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Columns of a view, each with the JSON pointer of the payload value it holds.
+type Columns = &'static [(&'static str, &'static str)];
+
 /// Per event view: its event type and columns with the JSON pointer each is read from.
-const EVENT_COLUMNS: &[(&str, &str, &[(&str, &str)])] = &[
+const EVENT_COLUMNS: &[(&str, &str, Columns)] = &[
     (
         "check_run_events",
         "check_run",
@@ -270,7 +273,7 @@ fn same_value(cell: Option<&Value>, json: Option<&Value>) -> bool {
                     (Ok(a), Ok(b)) if a == b
                 )
         }
-        (Some(cell), Some(json)) => cell.to_string() == json.to_string(),
+        (Some(cell), Some(json)) => cell == json,
         _ => false,
     }
 }
@@ -319,7 +322,7 @@ async fn event_views_hold_the_payloads_values() {
         }
         // Most checks compare real values, not two NULLs (a misspelt column would be NULL).
         assert!(
-            compared + 3 >= columns.len() + COMMON_COLUMNS.len(),
+            compared * 2 >= columns.len() + COMMON_COLUMNS.len(),
             "{view}: {compared}"
         );
     }
