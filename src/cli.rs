@@ -38,8 +38,10 @@ pub enum Command {
     Retry(Box<RetryArgs>),
     /// Archive the logs of every completed workflow run (from workflow_run events) into a blob store and index them, before GitHub deletes them. Bounded, or --follow to archive new runs as they land.
     Leech(Box<LeechArgs>),
-    /// Run SQL (BigQuery dialect) over the data directory's tables, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event".
+    /// Run SQL (BigQuery dialect) over the data directory's tables and views, e.g. "SELECT event, COUNT(*) FROM events GROUP BY event" or "SELECT * FROM pull_requests".
     Query(QueryArgs),
+    /// The analyst views of views/ (pull requests, reviews, deployments, DORA metrics): list them, or create them in BigQuery. Locally, gma query reads them without any step.
+    Views(ViewsArgs),
 }
 
 /// How log lines are written.
@@ -105,10 +107,10 @@ pub struct ServeArgs {
 pub struct BigQueryArgs {
     /// BigQuery: the Google Cloud project of the dataset (GMA's PROJECT_ID; BIG_QUERY_PROJECT_ID
     /// is read too).
-    #[arg(long, env = "PROJECT_ID")]
+    #[arg(long, env = "PROJECT_ID", visible_alias = "project")]
     pub bigquery_project: Option<String>,
     /// BigQuery: the dataset of the events table, created if missing (GMA's DATASET_ID).
-    #[arg(long, env = "DATASET_ID")]
+    #[arg(long, env = "DATASET_ID", visible_alias = "dataset")]
     pub bigquery_dataset: Option<String>,
     /// BigQuery: the events table's name, created from sql/events.sql if missing (GMA's EVENTS_TABLE_ID).
     #[arg(long, env = "EVENTS_TABLE_ID", default_value = "events")]
@@ -176,6 +178,61 @@ pub struct QueryArgs {
     /// Output format: a table on a terminal and CSV otherwise (auto), or as named.
     #[arg(long, value_enum, default_value_t = OutputFormat::Auto)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub views: ViewSettingsArgs,
+}
+
+/// The team's definitions the DORA views read (`gma query` and `gma views apply`).
+#[derive(Debug, Clone, Args)]
+pub struct ViewSettingsArgs {
+    /// Issue labels that mark an incident for dora_time_to_restore, compared without case (repeat the flag or separate with commas).
+    #[arg(
+        long = "incident-label",
+        env = "GMA_INCIDENT_LABELS",
+        value_delimiter = ',',
+        default_value = "incident"
+    )]
+    pub incident_labels: Vec<String>,
+    /// Deployment environments that count as production for the DORA views, compared without case, besides those GitHub marks production_environment.
+    #[arg(
+        long = "production-environment",
+        env = "GMA_PRODUCTION_ENVIRONMENTS",
+        value_delimiter = ',',
+        default_value = "production,prod"
+    )]
+    pub production_environments: Vec<String>,
+}
+
+/// `gma views`.
+#[derive(Debug, Args)]
+pub struct ViewsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ViewsCommand,
+}
+
+/// `gma views` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// List every view in dependency order: its layer, its name and what it computes.
+    List,
+    /// Create or replace the views in a BigQuery dataset, in dependency order (the events table is created first if missing).
+    Apply(Box<ViewsApplyArgs>),
+}
+
+/// `gma views apply`.
+#[derive(Debug, Args)]
+pub struct ViewsApplyArgs {
+    /// Print the DDL instead of running it; needs no credentials.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply only these views (and the views they read); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    #[command(flatten)]
+    pub views: ViewSettingsArgs,
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
 }
 
 /// How `gma query` prints rows.

@@ -14,6 +14,7 @@ mod retry;
 mod serve;
 mod signals;
 mod stores;
+mod views;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
             Command::Retry(args) => retry::run(*args).await,
             Command::Leech(args) => leech::run(*args).await,
             Command::Query(args) => query::run(args).await,
+            Command::Views(args) => views::run(args).await,
         }
     });
     match result {

@@ -19,7 +19,8 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     }
     let warehouse = LocalWarehouse::open(&args.data_dir)
         .await
-        .with_context(|| format!("opening {}", args.data_dir.display()))?;
+        .with_context(|| format!("opening {}", args.data_dir.display()))?
+        .with_view_settings(args.views.settings("events"));
     let result = warehouse
         .query(&args.sql, &Params::new())
         .await

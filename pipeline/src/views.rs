@@ -62,20 +62,22 @@ pub struct ViewDef {
 }
 
 impl ViewDef {
-    /// The first line of the file's leading comment: what the view is, for listings.
-    pub fn summary(&self) -> &'static str {
-        self.sql
+    /// The first paragraph of the file's leading comment, without the view's name: what the
+    /// view is, for listings.
+    pub fn summary(&self) -> String {
+        let paragraph: Vec<&str> = self
+            .sql
             .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("--"))
+            .map_while(|line| line.strip_prefix("--"))
             .map(str::trim)
-            .map(|line| {
-                line.strip_prefix(self.name)
-                    .and_then(|rest| rest.strip_prefix(':'))
-                    .unwrap_or(line)
-                    .trim()
-            })
-            .unwrap_or_default()
+            .take_while(|line| !line.is_empty())
+            .collect();
+        let text = paragraph.join(" ");
+        text.strip_prefix(self.name)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .unwrap_or(&text)
+            .trim()
+            .to_owned()
     }
 
     /// The views (of [`VIEWS`]) this one reads, in [`VIEWS`] order.

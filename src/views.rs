@@ -1,0 +1,103 @@
+//! `gma views`: lists the analyst views of `views/` and creates them in BigQuery.
+
+use anyhow::{Context, Result, bail};
+use gma_pipeline::sql;
+use gma_pipeline::views::{self, ViewDef, ViewSettings};
+use gma_pipeline::warehouse::Warehouse;
+use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
+
+use crate::cli::{ViewSettingsArgs, ViewsApplyArgs, ViewsArgs, ViewsCommand};
+
+impl ViewSettingsArgs {
+    /// The views' settings, reading events from `events_table`.
+    pub fn settings(&self, events_table: &str) -> ViewSettings {
+        let list = |values: &[String]| -> Vec<String> {
+            values
+                .iter()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect()
+        };
+        ViewSettings {
+            events_table: events_table.to_owned(),
+            incident_labels: list(&self.incident_labels),
+            production_environments: list(&self.production_environments),
+        }
+    }
+}
+
+/// Runs one `gma views` subcommand.
+pub async fn run(args: ViewsArgs) -> Result<()> {
+    match args.command {
+        ViewsCommand::List => {
+            list();
+            Ok(())
+        }
+        ViewsCommand::Apply(args) => apply(*args).await,
+    }
+}
+
+fn list() {
+    let width = views::VIEWS.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    for view in views::VIEWS {
+        println!(
+            "{:<12}  {:<width$}  {}",
+            view.layer.name(),
+            view.name,
+            view.summary()
+        );
+    }
+}
+
+/// The views `only` names, with the views they read; every view when `only` is empty.
+fn selected(only: &[String]) -> Result<Vec<&'static ViewDef>> {
+    if only.is_empty() {
+        return Ok(views::VIEWS.iter().collect());
+    }
+    let mut named = Vec::new();
+    for name in only {
+        match views::find(name.trim()) {
+            Some(view) => named.push(view),
+            None => bail!("there is no view {name:?}; `gma views list` lists them"),
+        }
+    }
+    Ok(views::with_dependencies(named))
+}
+
+async fn apply(args: ViewsApplyArgs) -> Result<()> {
+    let chosen = selected(&args.only)?;
+    let settings = args.views.settings(&args.bigquery.events_table);
+    let config = args
+        .bigquery
+        .sink_config(std::env::temp_dir())
+        .context("gma views apply needs the BigQuery project and dataset")?
+        .warehouse;
+    if args.dry_run {
+        let prefix = config.table_prefix();
+        for view in &chosen {
+            let ddl = settings.create_statement(view)?;
+            println!("{};\n", sql::resolve(&ddl, &prefix).trim_end());
+        }
+        return Ok(());
+    }
+    let warehouse = BigQueryWarehouse::connect(config.clone()).context("connecting to BigQuery")?;
+    warehouse
+        .ensure_dataset()
+        .await
+        .with_context(|| format!("creating the dataset {}", config.dataset))?;
+    let events = sql::EVENTS.renamed(&settings.events_table)?;
+    warehouse
+        .ensure_table(&events)
+        .await
+        .with_context(|| format!("creating the events table {events}"))?;
+    settings.apply(&warehouse, &chosen).await.context(
+        "applying the views (those before the failed one are in place; run it again once fixed)",
+    )?;
+    println!(
+        "applied {} views to {}.{}",
+        chosen.len(),
+        config.project,
+        config.dataset
+    );
+    Ok(())
+}
