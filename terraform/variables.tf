@@ -82,7 +82,7 @@ variable "dataset_id" {
   default     = "gma"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_]{1,1024}$", var.dataset_id))
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.dataset_id)) && length(var.dataset_id) <= 1024
     error_message = "dataset_id must be letters, digits and underscores."
   }
 }
@@ -105,7 +105,7 @@ variable "table_names" {
   default = {}
 
   validation {
-    condition     = alltrue([for name in values(var.table_names) : can(regex("^[A-Za-z0-9_]{1,1024}$", name))])
+    condition     = alltrue([for name in values(var.table_names) : can(regex("^[A-Za-z0-9_]+$", name)) && length(name) <= 1024])
     error_message = "Every table name must be letters, digits and underscores."
   }
 }
