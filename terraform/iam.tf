@@ -101,3 +101,13 @@ resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_leech" {
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.scheduler.email}"
 }
+
+# Readers of the data (analysts, Looker Studio report owners): read-only on the dataset.
+resource "google_bigquery_dataset_iam_member" "reader" {
+  for_each = toset(var.dataset_readers)
+
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.gma.dataset_id
+  role       = "roles/bigquery.dataViewer"
+  member     = each.value
+}

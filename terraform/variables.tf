@@ -110,6 +110,17 @@ variable "table_names" {
   }
 }
 
+variable "dataset_readers" {
+  description = "Members who may read the dataset's tables and views (BigQuery Data Viewer on the dataset), e.g. the people or group behind a Looker Studio report: [\"group:analysts@example.com\"]. To run queries they also need BigQuery Job User on some project."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.dataset_readers : can(regex("^(user|group|serviceAccount|domain):.+$", member))])
+    error_message = "dataset_readers entries must be IAM members: user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN."
+  }
+}
+
 variable "incident_labels" {
   description = "Issue labels that mark an incident, for the DORA change-failure-rate and time-to-restore views."
   type        = list(string)
