@@ -51,7 +51,11 @@ impl Module {
                             let previous = module
                                 .locals
                                 .insert(attribute.key.to_string(), attribute.expr.clone());
-                            assert!(previous.is_none(), "local.{} is defined twice", attribute.key);
+                            assert!(
+                                previous.is_none(),
+                                "local.{} is defined twice",
+                                attribute.key
+                            );
                         }
                     }
                     "resource" => {
@@ -331,9 +335,8 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
 
     for layer in 1..=layers {
         let resource = module.resource("google_bigquery_table", &format!("views_layer_{layer}"));
-        let for_each = attribute(&resource.body, "for_each").unwrap_or_else(|| {
-            panic!("google_bigquery_table.views_layer_{layer} has no for_each")
-        });
+        let for_each = attribute(&resource.body, "for_each")
+            .unwrap_or_else(|| panic!("google_bigquery_table.views_layer_{layer} has no for_each"));
         assert_eq!(
             locals_read(for_each),
             [format!("views_layer_{layer}")],
@@ -392,7 +395,9 @@ fn container(module: &Module, resource: &Resource, block: &Block) -> Container {
                 Some(Expression::String(s)) => {
                     env.insert(s.clone());
                 }
-                other => panic!("{name}: an env block's name must be a plain string, not {other:?}"),
+                other => {
+                    panic!("{name}: an env block's name must be a plain string, not {other:?}")
+                }
             },
             "dynamic" if inner.labels.first().map(|l| l.as_str()) == Some("env") => {
                 let for_each = attribute(&inner.body, "for_each")
@@ -460,7 +465,8 @@ fn every_env_var_the_module_sets_is_read_by_the_subcommand_it_runs() {
                 container.resource
             );
             assert!(
-                help.contains(&format!("[env: {name}=")) || help.contains(&format!("[env: {name}]")),
+                help.contains(&format!("[env: {name}="))
+                    || help.contains(&format!("[env: {name}]")),
                 "{} sets {name}, which `gma {subcommand} --help` does not list as [env: {name}]: \
                  the deployment and the code disagree",
                 container.resource
@@ -483,7 +489,9 @@ fn the_terraform_test_sees_a_misspelt_env_var() {
     // read must be missing from the help.
     let help = help_of("serve");
     assert!(help.contains("[env: GMA_WEBHOOK_SECRETS]"));
-    assert!(!help.contains("[env: GMA_WEBHOOK_SECRET]") && !help.contains("[env: GMA_WEBHOOK_SECRET="));
+    assert!(
+        !help.contains("[env: GMA_WEBHOOK_SECRET]") && !help.contains("[env: GMA_WEBHOOK_SECRET=")
+    );
 }
 
 #[test]
