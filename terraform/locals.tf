@@ -71,12 +71,12 @@ locals {
   views = concat(local.views_layer_1, local.views_layer_2, local.views_layer_3, local.views_layer_4)
 
   # The placeholders of views/*.sql. Labels and environments are validated to hold no quote or
-  # backslash, so quoting them is enough.
+  # backslash, so quoting them is enough; the views compare them lowercased.
   view_vars = {
     dataset                 = local.dataset_prefix
     events_table            = local.table_names["events"]
-    incident_labels         = "[${join(", ", [for label in var.incident_labels : "'${label}'"])}]"
-    production_environments = "[${join(", ", [for env in var.production_environments : "'${env}'"])}]"
+    incident_labels         = "[${join(", ", [for label in var.incident_labels : "'${lower(label)}'"])}]"
+    production_environments = "[${join(", ", [for env in var.production_environments : "'${lower(env)}'"])}]"
   }
   view_sql = { for name in local.views : name => templatefile("${local.views_dir}/${name}.sql", local.view_vars) }
 

@@ -122,7 +122,7 @@ variable "dataset_readers" {
 }
 
 variable "incident_labels" {
-  description = "Issue labels that mark an incident, for the DORA change-failure-rate and time-to-restore views."
+  description = "Issue labels that mark an incident, for the DORA views (compared without regard to case)."
   type        = list(string)
   default     = ["incident"]
 
@@ -133,7 +133,7 @@ variable "incident_labels" {
 }
 
 variable "production_environments" {
-  description = "Deployment environments that count as production, for the DORA views."
+  description = "Deployment environments that count as production, for the DORA views (compared without regard to case)."
   type        = list(string)
   default     = ["production", "prod"]
 
