@@ -43,9 +43,9 @@ resource "google_bigquery_job" "table" {
 }
 
 # The views, one resource per dependency layer (locals.tf). BigQuery checks a view's query when
-# it is created, so each layer waits for the tables and for the layers before it.
-resource "google_bigquery_table" "views_layer_1" {
-  for_each = toset(local.views_layer_1)
+# it is created, so each layer waits for the tables and for the layer before it.
+resource "google_bigquery_table" "views_base" {
+  for_each = toset(local.views_base)
 
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.gma.dataset_id
@@ -61,8 +61,8 @@ resource "google_bigquery_table" "views_layer_1" {
   depends_on = [google_bigquery_job.table]
 }
 
-resource "google_bigquery_table" "views_layer_2" {
-  for_each = toset(local.views_layer_2)
+resource "google_bigquery_table" "views_events" {
+  for_each = toset(local.views_events)
 
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.gma.dataset_id
@@ -75,11 +75,11 @@ resource "google_bigquery_table" "views_layer_2" {
     use_legacy_sql = false
   }
 
-  depends_on = [google_bigquery_job.table, google_bigquery_table.views_layer_1]
+  depends_on = [google_bigquery_job.table, google_bigquery_table.views_base]
 }
 
-resource "google_bigquery_table" "views_layer_3" {
-  for_each = toset(local.views_layer_3)
+resource "google_bigquery_table" "views_latest_state" {
+  for_each = toset(local.views_latest_state)
 
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.gma.dataset_id
@@ -92,11 +92,11 @@ resource "google_bigquery_table" "views_layer_3" {
     use_legacy_sql = false
   }
 
-  depends_on = [google_bigquery_job.table, google_bigquery_table.views_layer_2]
+  depends_on = [google_bigquery_job.table, google_bigquery_table.views_events]
 }
 
-resource "google_bigquery_table" "views_layer_4" {
-  for_each = toset(local.views_layer_4)
+resource "google_bigquery_table" "views_metrics" {
+  for_each = toset(local.views_metrics)
 
   project             = var.project_id
   dataset_id          = google_bigquery_dataset.gma.dataset_id
@@ -109,5 +109,22 @@ resource "google_bigquery_table" "views_layer_4" {
     use_legacy_sql = false
   }
 
-  depends_on = [google_bigquery_job.table, google_bigquery_table.views_layer_3]
+  depends_on = [google_bigquery_job.table, google_bigquery_table.views_latest_state]
+}
+
+resource "google_bigquery_table" "views_dora" {
+  for_each = toset(local.views_dora)
+
+  project             = var.project_id
+  dataset_id          = google_bigquery_dataset.gma.dataset_id
+  table_id            = each.key
+  labels              = var.labels
+  deletion_protection = false
+
+  view {
+    query          = local.view_sql[each.key]
+    use_legacy_sql = false
+  }
+
+  depends_on = [google_bigquery_job.table, google_bigquery_table.views_metrics]
 }

@@ -22,12 +22,15 @@ locals {
     )
   }
 
-  # The views, in dependency layers: each view reads only tables and views of earlier layers,
-  # and each layer's resource depends on the one before, so BigQuery (which checks a view's
-  # query when it is created) always finds what a view reads. A test checks every file of
-  # views/ is in exactly one layer and after every view it reads.
-  views_layer_1 = ["unique_events"]
-  views_layer_2 = [
+  # The views, in dependency layers named as `gma views list` names them: each view reads only
+  # tables and views of earlier layers, and each layer's resource (bigquery.tf) depends on the
+  # one before, so BigQuery, which checks a view's query when it is created, always finds what a
+  # view reads. A test checks every file of views/ is in exactly one layer, after every view it
+  # reads, and in the layer gma's own list gives it.
+  view_layers = ["base", "events", "latest_state", "metrics", "dora"]
+
+  views_base = ["unique_events"]
+  views_events = [
     "check_run_events",
     "check_suite_events",
     "create_events",
@@ -45,8 +48,9 @@ locals {
     "workflow_job_events",
     "workflow_run_events",
   ]
-  views_layer_3 = [
+  views_latest_state = [
     "check_runs",
+    "deployment_outcomes",
     "deployment_statuses",
     "deployments",
     "issue_comments",
@@ -59,24 +63,22 @@ locals {
     "workflow_jobs",
     "workflow_runs",
   ]
-  views_layer_4 = [
-    "pr_cycle_time",
-    "review_latency",
+  views_metrics = ["pr_cycle_time", "review_latency", "workflow_reliability"]
+  views_dora = [
     "dora_deployment_frequency",
     "dora_lead_time",
     "dora_change_failure_rate",
     "dora_time_to_restore",
-    "workflow_reliability",
   ]
-  views = concat(local.views_layer_1, local.views_layer_2, local.views_layer_3, local.views_layer_4)
+  views = concat(local.views_base, local.views_events, local.views_latest_state, local.views_metrics, local.views_dora)
 
   # The placeholders of views/*.sql. Labels and environments are validated to hold no quote or
   # backslash, so quoting them is enough; the views compare them lowercased.
   view_vars = {
     dataset                 = local.dataset_prefix
     events_table            = local.table_names["events"]
-    incident_labels         = "[${join(", ", [for label in var.incident_labels : "'${lower(label)}'"])}]"
-    production_environments = "[${join(", ", [for env in var.production_environments : "'${lower(env)}'"])}]"
+    incident_labels         = "[${join(", ", [for label in var.incident_labels : "'${lower(trimspace(label))}'"])}]"
+    production_environments = "[${join(", ", [for env in var.production_environments : "'${lower(trimspace(env))}'"])}]"
   }
   view_sql = { for name in local.views : name => templatefile("${local.views_dir}/${name}.sql", local.view_vars) }
 

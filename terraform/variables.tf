@@ -127,8 +127,8 @@ variable "incident_labels" {
   default     = ["incident"]
 
   validation {
-    condition     = length(var.incident_labels) > 0 && alltrue([for label in var.incident_labels : length(label) > 0 && !can(regex("['\"\\\\]", label))])
-    error_message = "incident_labels must be a non-empty list of non-empty labels without quotes or backslashes (they are written into the views' SQL)."
+    condition     = length(var.incident_labels) > 0 && alltrue([for label in var.incident_labels : length(trimspace(label)) > 0 && !can(regex("['\"\\\\\n\r]", label))])
+    error_message = "incident_labels must be a non-empty list of non-empty labels without quotes, backslashes or line breaks (they are written into the views' SQL)."
   }
 }
 
@@ -138,8 +138,8 @@ variable "production_environments" {
   default     = ["production", "prod"]
 
   validation {
-    condition     = length(var.production_environments) > 0 && alltrue([for env in var.production_environments : length(env) > 0 && !can(regex("['\"\\\\]", env))])
-    error_message = "production_environments must be a non-empty list of non-empty names without quotes or backslashes (they are written into the views' SQL)."
+    condition     = length(var.production_environments) > 0 && alltrue([for env in var.production_environments : length(trimspace(env)) > 0 && !can(regex("['\"\\\\\n\r]", env))])
+    error_message = "production_environments must be a non-empty list of non-empty names without quotes, backslashes or line breaks (they are written into the views' SQL)."
   }
 }
 

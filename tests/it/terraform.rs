@@ -271,21 +271,20 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
     assert!(!views.is_empty(), "views/ holds no .sql file");
     let tables: BTreeSet<String> = module.string_list("tables").into_iter().collect();
 
-    // Layer of each view, from local.views_layer_1, _2, ...
+    // The layers in order (local.view_layers), and each view's layer (local.views_LAYER).
+    let layer_names = module.string_list("view_layers");
+    assert!(!layer_names.is_empty(), "local.view_layers is empty");
     let mut layer_of: BTreeMap<String, usize> = BTreeMap::new();
-    let mut layers = 0;
-    while module
-        .locals
-        .contains_key(&format!("views_layer_{}", layers + 1))
-    {
-        layers += 1;
-        for name in module.string_list(&format!("views_layer_{layers}")) {
-            if let Some(other) = layer_of.insert(name.clone(), layers) {
-                panic!("view {name} is in layers {other} and {layers}");
+    for (index, layer) in layer_names.iter().enumerate() {
+        for name in module.string_list(&format!("views_{layer}")) {
+            if let Some(other) = layer_of.insert(name.clone(), index) {
+                panic!(
+                    "view {name} is in layers {} and {layer}",
+                    layer_names[other]
+                );
             }
         }
     }
-    assert!(layers > 0, "terraform/ defines no local.views_layer_1");
 
     let files: BTreeSet<&String> = views.keys().collect();
     let listed: BTreeSet<&String> = layer_of.keys().collect();
@@ -293,12 +292,23 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
     let extra: Vec<_> = listed.difference(&files).collect();
     assert!(
         missing.is_empty(),
-        "views/ files in no local.views_layer_N of terraform/locals.tf: {missing:?}"
+        "views/ files in no local.views_LAYER of terraform/locals.tf: {missing:?}"
     );
     assert!(
         extra.is_empty(),
-        "local.views_layer_N names views with no file in views/: {extra:?}"
+        "local.views_LAYER names views with no file in views/: {extra:?}"
     );
+
+    // `gma views apply` applies the same files in its own order: both must agree on layers.
+    for view in gma_pipeline::views::VIEWS {
+        assert_eq!(
+            layer_names.get(layer_of[view.name]).map(String::as_str),
+            Some(view.layer.name()),
+            "view {} is in layer {} for gma (pipeline/src/views.rs) but not in terraform",
+            view.name,
+            view.layer.name()
+        );
+    }
 
     let known = [
         "dataset",
@@ -312,7 +322,9 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
             match layer_of.get(&read) {
                 Some(&read_layer) => assert!(
                     read_layer < layer,
-                    "view {name} (layer {layer}) reads view {read} (layer {read_layer}): move {name} to a later layer"
+                    "view {name} (layer {}) reads view {read} (layer {}): move {name} to a later layer",
+                    layer_names[layer],
+                    layer_names[read_layer]
                 ),
                 None => assert!(
                     tables.contains(&read),
@@ -333,27 +345,27 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
         );
     }
 
-    for layer in 1..=layers {
-        let resource = module.resource("google_bigquery_table", &format!("views_layer_{layer}"));
+    for (index, layer) in layer_names.iter().enumerate() {
+        let resource = module.resource("google_bigquery_table", &format!("views_{layer}"));
         let for_each = attribute(&resource.body, "for_each")
-            .unwrap_or_else(|| panic!("google_bigquery_table.views_layer_{layer} has no for_each"));
+            .unwrap_or_else(|| panic!("google_bigquery_table.views_{layer} has no for_each"));
         assert_eq!(
             locals_read(for_each),
-            [format!("views_layer_{layer}")],
-            "google_bigquery_table.views_layer_{layer} must be for_each over local.views_layer_{layer}"
+            [format!("views_{layer}")],
+            "google_bigquery_table.views_{layer} must be for_each over local.views_{layer}"
         );
         let depends: Vec<String> = attribute(&resource.body, "depends_on")
             .map(traversals)
             .unwrap_or_default();
         assert!(
             depends.contains(&"google_bigquery_job.table".to_owned()),
-            "views_layer_{layer} must depend on the table DDL jobs: {depends:?}"
+            "views_{layer} must depend on the table DDL jobs: {depends:?}"
         );
-        if layer > 1 {
-            let previous = format!("google_bigquery_table.views_layer_{}", layer - 1);
+        if index > 0 {
+            let previous = format!("google_bigquery_table.views_{}", layer_names[index - 1]);
             assert!(
                 depends.contains(&previous),
-                "views_layer_{layer} must depend on {previous}: {depends:?}"
+                "views_{layer} must depend on {previous}: {depends:?}"
             );
         }
     }
