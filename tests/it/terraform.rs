@@ -255,6 +255,14 @@ fn every_table_ddl_in_sql_is_created() {
         listed, ddl,
         "local.tables in terraform/locals.tf must name exactly the CREATE TABLE files of sql/"
     );
+    let owned: BTreeSet<String> = gma_pipeline::sql::TABLES
+        .iter()
+        .map(|table| table.name.to_owned())
+        .collect();
+    assert_eq!(
+        listed, owned,
+        "local.tables must name the tables gma creates itself (pipeline/src/sql.rs TABLES)"
+    );
     let jobs = module.resource("google_bigquery_job", "table");
     let for_each = attribute(&jobs.body, "for_each").expect("google_bigquery_job.table for_each");
     assert_eq!(
