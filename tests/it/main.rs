@@ -12,6 +12,8 @@
 //! - `readme`: README.md's commands work as written.
 //! - `retry`: `gma retry` against the fake GitHub, locally through `gma serve` and on
 //!   BigQuery + GCS stand-ins.
+//! - `terraform`: the terraform module creates every table and view, in a working order, and
+//!   sets only environment variables `gma` reads.
 
 mod bigquery_sink;
 mod disk_full;
@@ -23,3 +25,4 @@ mod process;
 mod readme;
 mod retry;
 mod support;
+mod terraform;
