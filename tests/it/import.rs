@@ -25,7 +25,7 @@ fn run(args: &[&str], data: &Path) -> Output {
 }
 
 /// The repository's webhook fixtures: (event, payload bytes), in path order.
-fn fixtures() -> Vec<(String, Vec<u8>)> {
+pub(crate) fn fixtures() -> Vec<(String, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/webhooks");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()

@@ -12,6 +12,7 @@
 //! - `readme`: README.md's commands work as written.
 //! - `retry`: `gma retry` against the fake GitHub, locally through `gma serve` and on
 //!   BigQuery + GCS stand-ins.
+//! - `views`: the analyst views through `gma query` and `gma views`.
 //! - `terraform`: the terraform module creates every table and view, in a working order, and
 //!   sets only environment variables `gma` reads.
 
@@ -26,3 +27,4 @@ mod readme;
 mod retry;
 mod support;
 mod terraform;
+mod views;

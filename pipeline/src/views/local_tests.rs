@@ -327,3 +327,27 @@ async fn event_views_hold_the_payloads_values() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_shared_corpus_runs_through_every_view() {
+    // The 273 payloads of ../shared/webhook-payloads, when that folder is there.
+    let Some(fixtures) = gma_testkit::shared_payloads() else {
+        return;
+    };
+    let (events, payloads) = crate::testing::events_of(&fixtures);
+    let (_dir, warehouse) = local_with(&events, &payloads).await;
+    for view in VIEWS {
+        let rows = view_rows(&warehouse, view.name).await;
+        if let Some((_, event, _)) = EVENT_COLUMNS.iter().find(|(name, ..)| *name == view.name) {
+            let expected = fixtures.iter().filter(|f| f.event == *event).count();
+            assert_eq!(
+                rows.len(),
+                expected,
+                "{}: one row per {event} payload",
+                view.name
+            );
+        }
+    }
+    let all = view_rows(&warehouse, "unique_events").await;
+    assert_eq!(all.len(), fixtures.len());
+}
