@@ -8,6 +8,8 @@ use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBui
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::ScalarUDF;
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::udf::function;
@@ -79,23 +81,125 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
-/// The raw JSON text at `steps` inside `json`, if there is a value there.
+/// The raw JSON text at `steps` inside `json`, if there is a value there and `json` is valid
+/// JSON.
+///
+/// One pass over the text: members off the path are skipped without being kept, the value at
+/// the path is borrowed, and the rest is still read to the end so that invalid JSON gives NULL,
+/// as in BigQuery. (Views call this once per column per row, on payloads of tens of KB.)
 fn find<'a>(json: &'a str, steps: &[Step]) -> Option<&'a RawValue> {
-    let mut current: &'a RawValue = serde_json::from_str(json).ok()?;
-    for step in steps {
-        current = match step {
-            Step::Key(key) => {
-                let object: std::collections::HashMap<std::borrow::Cow<'a, str>, &'a RawValue> =
-                    serde_json::from_str(current.get()).ok()?;
-                *object.get(key.as_str())?
-            }
-            Step::Index(index) => {
-                let array: Vec<&'a RawValue> = serde_json::from_str(current.get()).ok()?;
-                *array.get(*index)?
-            }
-        };
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let found = Seek { steps }.deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    found
+}
+
+/// Reads one JSON value, keeping only the raw text at `steps` inside it.
+struct Seek<'p> {
+    steps: &'p [Step],
+}
+
+impl<'de> DeserializeSeed<'de> for Seek<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        if self.steps.is_empty() {
+            return <&RawValue>::deserialize(deserializer).map(Some);
+        }
+        deserializer.deserialize_any(self)
     }
-    Some(current)
+}
+
+impl<'de> Visitor<'de> for Seek<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let (key, rest) = match self.steps.split_first() {
+            Some((Step::Key(key), rest)) => (Some(key.as_str()), rest),
+            _ => (None, &[][..]),
+        };
+        let mut found = None;
+        while let Some(matches) = map.next_key_seed(KeyIs(key))? {
+            if matches && found.is_none() {
+                found = map.next_value_seed(Seek { steps: rest })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let (index, rest) = match self.steps.split_first() {
+            Some((Step::Index(index), rest)) => (Some(*index), rest),
+            _ => (None, &[][..]),
+        };
+        let mut found = None;
+        let mut at = 0;
+        loop {
+            if Some(at) == index {
+                match seq.next_element_seed(Seek { steps: rest })? {
+                    Some(value) => found = value,
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            at += 1;
+        }
+        Ok(found)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// Reads an object's key and tells whether it is the one sought, without keeping it.
+struct KeyIs<'k>(Option<&'k str>);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(self.0 == Some(key))
+    }
 }
 
 /// JSON_VALUE: the scalar at the path as a string; NULL for objects, arrays and JSON null.
