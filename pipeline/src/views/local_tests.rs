@@ -260,7 +260,7 @@ const COMMON_COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// `cell` (a view's value as arrow's JSON writer gives it) holds the same value as `json`.
-fn same_value(cell: Option<&Value>, json: Option<&Value>) -> bool {
+pub(super) fn same_value(cell: Option<&Value>, json: Option<&Value>) -> bool {
     match (cell, json) {
         (None | Some(Value::Null), None | Some(Value::Null)) => true,
         (Some(Value::String(cell)), Some(Value::String(json))) => {
