@@ -12,6 +12,9 @@
 //!   (06:00 commit) must not count; the branch is deleted after the merge.
 //! - Pull request #2 (alice) from the same branch `feature` on day 2: a commit of 08:50 pushed
 //!   at 09:00, opened at 09:10, carol comments at 09:20, merged at 09:40 without approval.
+//! - Pull request #3 from `hotfix` on day 3 (no push seen): opened ready for review at 10:00,
+//!   converted to a draft at 10:30 and ready again at 11:00, approved by dave at 11:30, merged
+//!   at 12:00.
 //! - Deployments: staging of main succeeds day 1 17:20 (not production); production #5001
 //!   queued 17:30:05, in_progress 17:31, success 17:40, inactive day 2 11:10; production #5002
 //!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; `Prod` #5004
@@ -21,7 +24,8 @@
 //! - Workflow `CI` (id 300): ten completed runs in the week of day 1 lasting 100..1000 s
 //!   (one failure, one cancelled, one re-run whose attempt 2 replaces a failed attempt 1, the
 //!   last one starting Sunday 23:59 under the new name `Build`), one still running; two runs in
-//!   the next week (success 120 s from Monday 00:00, timed_out 240 s). Workflow `Lint` (301):
+//!   the next week (success 120 s from Monday 00:00, timed_out 240 s after the repository was
+//!   renamed acme/gizmos). Workflow `Lint` (301):
 //!   one success of 30 s.
 
 use std::sync::Arc;
@@ -196,6 +200,7 @@ impl Scenario {
 struct PullRequest {
     id: i64,
     number: i64,
+    head_ref: &'static str,
     head_sha: &'static str,
     created_at: &'static str,
 }
@@ -226,8 +231,8 @@ impl PullRequest {
             "labels": [],
             "draft": draft,
             "head": {
-                "label": "acme:feature",
-                "ref": "feature",
+                "label": format!("acme:{}", self.head_ref),
+                "ref": self.head_ref,
                 "sha": self.head_sha,
                 "user": {"login": "acme", "id": 42},
                 "repo": repository("widgets", 99),
@@ -407,6 +412,7 @@ fn issue_event(
 #[allow(clippy::too_many_arguments)]
 fn workflow_run(
     scenario: &mut Scenario,
+    repo: (&str, i64),
     (workflow_id, name): (i64, &str),
     id: i64,
     attempt: i64,
@@ -421,10 +427,11 @@ fn workflow_run(
         Some(_) => ("completed", "completed"),
         None => ("in_progress", "in_progress"),
     };
-    scenario.add(
+    scenario.add_to(
         "workflow_run",
         &updated,
         "alice",
+        repo,
         json!({
             "action": action,
             "workflow_run": {
@@ -465,6 +472,7 @@ fn workflow_run(
 const NO_SHA: &str = "0000000000000000000000000000000000000000";
 const SQUASH: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 const MERGE_2: &str = "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e";
+const MERGE_3: &str = "4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e";
 
 /// The scenario of the module's documentation.
 fn scenario() -> Scenario {
@@ -475,6 +483,7 @@ fn scenario() -> Scenario {
     let pr1 = PullRequest {
         id: 1001,
         number: 1,
+        head_ref: "feature",
         head_sha: "a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3",
         created_at: "2026-03-02T10:00:00Z",
     };
@@ -484,14 +493,20 @@ fn scenario() -> Scenario {
         widgets,
         "refs/heads/main",
         "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0",
-        &[("f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0", "2026-03-02T07:00:00Z")],
+        &[(
+            "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
+            "2026-03-02T07:00:00Z",
+        )],
     );
     s.push(
         "2026-03-02T06:30:00Z",
         ("gadgets", 98),
         "refs/heads/feature",
         NO_SHA,
-        &[("d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0", "2026-03-02T06:00:00Z")],
+        &[(
+            "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0",
+            "2026-03-02T06:00:00Z",
+        )],
     );
     s.push(
         "2026-03-02T09:00:00Z",
@@ -500,19 +515,44 @@ fn scenario() -> Scenario {
         NO_SHA,
         &[
             // 08:00 UTC, written in the author's zone.
-            ("a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", "2026-03-02T10:00:00+02:00"),
-            ("a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2", "2026-03-02T08:30:00Z"),
+            (
+                "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+                "2026-03-02T10:00:00+02:00",
+            ),
+            (
+                "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2",
+                "2026-03-02T08:30:00Z",
+            ),
         ],
     );
-    pull_request_event(&mut s, &pr1, "opened", "2026-03-02T10:00:00Z", true, None, json!({}));
+    pull_request_event(
+        &mut s,
+        &pr1,
+        "opened",
+        "2026-03-02T10:00:00Z",
+        true,
+        None,
+        json!({}),
+    );
     s.push(
         "2026-03-02T11:00:00Z",
         widgets,
         "refs/heads/feature",
         "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2",
-        &[("a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3", "2026-03-02T10:45:00Z")],
+        &[(
+            "a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3",
+            "2026-03-02T10:45:00Z",
+        )],
     );
-    pull_request_event(&mut s, &pr1, "ready_for_review", "2026-03-02T12:00:00Z", false, None, json!({}));
+    pull_request_event(
+        &mut s,
+        &pr1,
+        "ready_for_review",
+        "2026-03-02T12:00:00Z",
+        false,
+        None,
+        json!({}),
+    );
     for (reviewer, at) in [
         ("bob", "2026-03-02T12:05:00Z"),
         ("carol", "2026-03-02T12:06:00Z"),
@@ -528,10 +568,38 @@ fn scenario() -> Scenario {
             json!({"requested_reviewer": user(reviewer)}),
         );
     }
-    review(&mut s, &pr1, 9001, "alice", "commented", "2026-03-02T12:30:00Z");
-    review(&mut s, &pr1, 9002, "bob", "changes_requested", "2026-03-02T14:00:00Z");
-    review(&mut s, &pr1, 9003, "dave", "commented", "2026-03-02T14:30:00Z");
-    review(&mut s, &pr1, 9004, "bob", "approved", "2026-03-02T16:30:00Z");
+    review(
+        &mut s,
+        &pr1,
+        9001,
+        "alice",
+        "commented",
+        "2026-03-02T12:30:00Z",
+    );
+    review(
+        &mut s,
+        &pr1,
+        9002,
+        "bob",
+        "changes_requested",
+        "2026-03-02T14:00:00Z",
+    );
+    review(
+        &mut s,
+        &pr1,
+        9003,
+        "dave",
+        "commented",
+        "2026-03-02T14:30:00Z",
+    );
+    review(
+        &mut s,
+        &pr1,
+        9004,
+        "bob",
+        "approved",
+        "2026-03-02T16:30:00Z",
+    );
     pull_request_event(
         &mut s,
         &pr1,
@@ -554,6 +622,7 @@ fn scenario() -> Scenario {
     let pr2 = PullRequest {
         id: 1002,
         number: 2,
+        head_ref: "feature",
         head_sha: "b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4",
         created_at: "2026-03-03T09:10:00Z",
     };
@@ -564,8 +633,23 @@ fn scenario() -> Scenario {
         NO_SHA,
         &[(pr2.head_sha, "2026-03-03T08:50:00Z")],
     );
-    pull_request_event(&mut s, &pr2, "opened", "2026-03-03T09:10:00Z", false, None, json!({}));
-    review(&mut s, &pr2, 9005, "carol", "commented", "2026-03-03T09:20:00Z");
+    pull_request_event(
+        &mut s,
+        &pr2,
+        "opened",
+        "2026-03-03T09:10:00Z",
+        false,
+        None,
+        json!({}),
+    );
+    review(
+        &mut s,
+        &pr2,
+        9005,
+        "carol",
+        "commented",
+        "2026-03-03T09:20:00Z",
+    );
     pull_request_event(
         &mut s,
         &pr2,
@@ -573,6 +657,61 @@ fn scenario() -> Scenario {
         "2026-03-03T09:40:00Z",
         false,
         Some(("2026-03-03T09:40:00Z", MERGE_2)),
+        json!({}),
+    );
+
+    // Pull request #3 from `hotfix` (no push seen), opened ready for review, turned into a
+    // draft and back (it was ready from its opening), approved by dave, merged at the very
+    // second `live` succeeds.
+    let pr3 = PullRequest {
+        id: 1003,
+        number: 3,
+        head_ref: "hotfix",
+        head_sha: "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+        created_at: "2026-03-04T10:00:00Z",
+    };
+    pull_request_event(
+        &mut s,
+        &pr3,
+        "opened",
+        "2026-03-04T10:00:00Z",
+        false,
+        None,
+        json!({}),
+    );
+    pull_request_event(
+        &mut s,
+        &pr3,
+        "converted_to_draft",
+        "2026-03-04T10:30:00Z",
+        true,
+        None,
+        json!({}),
+    );
+    pull_request_event(
+        &mut s,
+        &pr3,
+        "ready_for_review",
+        "2026-03-04T11:00:00Z",
+        false,
+        None,
+        json!({}),
+    );
+    review(
+        &mut s,
+        &pr3,
+        9006,
+        "dave",
+        "approved",
+        "2026-03-04T11:30:00Z",
+    );
+    pull_request_event(
+        &mut s,
+        &pr3,
+        "closed",
+        "2026-03-04T12:00:00Z",
+        false,
+        Some(("2026-03-04T12:00:00Z", MERGE_3)),
         json!({}),
     );
 
@@ -601,13 +740,43 @@ fn scenario() -> Scenario {
 
     // Issues.
     let incident = ("2026-03-03T10:10:00Z", false);
-    issue_event(&mut s, 10, "opened", &[], ("2026-03-03T10:10:00Z", "2026-03-03T10:10:00Z", incident.1));
-    issue_event(&mut s, 10, "labeled", &["Incident"], (incident.0, "2026-03-03T10:11:00Z", false));
-    issue_event(&mut s, 10, "labeled", &["Incident", "sev1"], (incident.0, "2026-03-03T10:12:00Z", false));
-    issue_event(&mut s, 10, "closed", &["Incident", "sev1"], (incident.0, "2026-03-03T12:40:00Z", true));
+    issue_event(
+        &mut s,
+        10,
+        "opened",
+        &[],
+        ("2026-03-03T10:10:00Z", "2026-03-03T10:10:00Z", incident.1),
+    );
+    issue_event(
+        &mut s,
+        10,
+        "labeled",
+        &["Incident"],
+        (incident.0, "2026-03-03T10:11:00Z", false),
+    );
+    issue_event(
+        &mut s,
+        10,
+        "labeled",
+        &["Incident", "sev1"],
+        (incident.0, "2026-03-03T10:12:00Z", false),
+    );
+    issue_event(
+        &mut s,
+        10,
+        "closed",
+        &["Incident", "sev1"],
+        (incident.0, "2026-03-03T12:40:00Z", true),
+    );
     let bug = "2026-03-03T13:00:00Z";
     issue_event(&mut s, 11, "opened", &["bug"], (bug, bug, false));
-    issue_event(&mut s, 11, "closed", &["bug"], (bug, "2026-03-03T14:00:00Z", true));
+    issue_event(
+        &mut s,
+        11,
+        "closed",
+        &["bug"],
+        (bug, "2026-03-03T14:00:00Z", true),
+    );
     let sev = "2026-03-04T08:00:00Z";
     issue_event(&mut s, 12, "opened", &["sev1"], (sev, sev, false));
 
@@ -623,20 +792,93 @@ fn scenario() -> Scenario {
         (407, "2026-03-05T01:00:00Z", 900, "success"),
         (408, "2026-03-06T01:00:00Z", 600, "success"),
     ] {
-        workflow_run(&mut s, ci, id, 1, started, Some(seconds / 2), None);
-        workflow_run(&mut s, ci, id, 1, started, Some(seconds), Some(conclusion));
+        workflow_run(&mut s, widgets, ci, id, 1, started, Some(seconds / 2), None);
+        workflow_run(
+            &mut s,
+            widgets,
+            ci,
+            id,
+            1,
+            started,
+            Some(seconds),
+            Some(conclusion),
+        );
     }
     // Re-run: attempt 1 failed after 50 s, attempt 2 succeeded after 500 s.
-    workflow_run(&mut s, ci, 409, 1, "2026-03-06T02:00:00Z", Some(50), Some("failure"));
-    workflow_run(&mut s, ci, 409, 2, "2026-03-06T03:00:00Z", Some(500), Some("success"));
+    workflow_run(
+        &mut s,
+        widgets,
+        ci,
+        409,
+        1,
+        "2026-03-06T02:00:00Z",
+        Some(50),
+        Some("failure"),
+    );
+    workflow_run(
+        &mut s,
+        widgets,
+        ci,
+        409,
+        2,
+        "2026-03-06T03:00:00Z",
+        Some(500),
+        Some("success"),
+    );
     // The last run of the week starts on Sunday before midnight, under a new name.
-    workflow_run(&mut s, (300, "Build"), 410, 1, "2026-03-08T23:59:00Z", Some(800), Some("success"));
+    workflow_run(
+        &mut s,
+        widgets,
+        (300, "Build"),
+        410,
+        1,
+        "2026-03-08T23:59:00Z",
+        Some(800),
+        Some("success"),
+    );
     // Still running: not counted.
-    workflow_run(&mut s, ci, 411, 1, "2026-03-07T01:00:00Z", Some(60), None);
+    workflow_run(
+        &mut s,
+        widgets,
+        ci,
+        411,
+        1,
+        "2026-03-07T01:00:00Z",
+        Some(60),
+        None,
+    );
     // The next week, from Monday 00:00 UTC.
-    workflow_run(&mut s, ci, 412, 1, "2026-03-09T00:00:00Z", Some(120), Some("success"));
-    workflow_run(&mut s, ci, 413, 1, "2026-03-10T00:00:00Z", Some(240), Some("timed_out"));
-    workflow_run(&mut s, (301, "Lint"), 414, 1, "2026-03-04T05:00:00Z", Some(30), Some("success"));
+    workflow_run(
+        &mut s,
+        widgets,
+        ci,
+        412,
+        1,
+        "2026-03-09T00:00:00Z",
+        Some(120),
+        Some("success"),
+    );
+    // The repository is renamed in that week: still one repository.
+    workflow_run(
+        &mut s,
+        ("gizmos", 99),
+        ci,
+        413,
+        1,
+        "2026-03-10T00:00:00Z",
+        Some(240),
+        Some("timed_out"),
+    );
+    workflow_run(
+        &mut s,
+        widgets,
+        (301, "Lint"),
+        414,
+        1,
+        "2026-03-04T05:00:00Z",
+        Some(30),
+        Some("success"),
+    );
     s
 }
 
@@ -677,9 +919,7 @@ fn assert_row(
 }
 
 /// A local warehouse over the scenario with `settings`.
-async fn local_scenario(
-    settings: ViewSettings,
-) -> (tempfile::TempDir, LocalWarehouse, Scenario) {
+async fn local_scenario(settings: ViewSettings) -> (tempfile::TempDir, LocalWarehouse, Scenario) {
     let s = scenario();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
@@ -703,7 +943,7 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
     let (_dir, warehouse, _) = local_scenario(ViewSettings::default()).await;
 
     let cycle = view_rows(&warehouse, "pr_cycle_time").await;
-    assert_eq!(cycle.len(), 2, "{cycle:?}");
+    assert_eq!(cycle.len(), 3, "{cycle:?}");
     assert_row(
         "pr_cycle_time",
         &cycle,
@@ -752,8 +992,35 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
         ],
     );
 
+    assert_row(
+        "pr_cycle_time",
+        &cycle,
+        &[("id", json!(1003))],
+        &[
+            ("head_ref", json!("hotfix")),
+            ("first_commit_at", Value::Null),
+            ("opened_at", ts("2026-03-04T10:00:00Z")),
+            // Opened ready for review: its return from draft does not move when it was ready.
+            ("ready_at", ts("2026-03-04T10:00:00Z")),
+            ("first_review_at", ts("2026-03-04T11:30:00Z")),
+            ("approved_at", ts("2026-03-04T11:30:00Z")),
+            ("reviews", json!(1)),
+            ("coding_seconds", Value::Null),
+            ("pickup_seconds", json!(5400)),
+            ("review_seconds", json!(0)),
+            ("merge_seconds", json!(1800)),
+            ("first_review_latency_seconds", json!(5400)),
+            // No push seen: from its opening.
+            ("cycle_seconds", json!(7200)),
+        ],
+    );
+
     let latency = view_rows(&warehouse, "review_latency").await;
-    assert_eq!(latency.len(), 4, "the author's own review is left out: {latency:?}");
+    assert_eq!(
+        latency.len(),
+        5,
+        "the author's own review is left out: {latency:?}"
+    );
     let pr1 = ("pull_request_id", json!(1001));
     assert_row(
         "review_latency",
@@ -797,7 +1064,10 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
     assert_row(
         "review_latency",
         &latency,
-        &[("pull_request_id", json!(1002)), ("reviewer", json!("carol"))],
+        &[
+            ("pull_request_id", json!(1002)),
+            ("reviewer", json!("carol")),
+        ],
         &[
             ("pull_request_number", json!(2)),
             ("was_requested", json!(false)),
@@ -805,6 +1075,20 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
             ("first_review_at", ts("2026-03-03T09:20:00Z")),
             ("first_review_state", json!("commented")),
             ("latency_seconds", json!(600)),
+        ],
+    );
+    assert_row(
+        "review_latency",
+        &latency,
+        &[
+            ("pull_request_id", json!(1003)),
+            ("reviewer", json!("dave")),
+        ],
+        &[
+            ("was_requested", json!(false)),
+            ("requested_at", ts("2026-03-04T10:00:00Z")),
+            ("first_review_state", json!("approved")),
+            ("latency_seconds", json!(5400)),
         ],
     );
 }
@@ -816,14 +1100,63 @@ async fn dora_views_of_the_scenario() {
     let outcomes = view_rows(&warehouse, "deployment_outcomes").await;
     assert_eq!(outcomes.len(), 7, "{outcomes:?}");
     for (id, environment, production, state, ended, first_success) in [
-        (5000, "staging", false, "success", "2026-03-02T17:20:00Z", Some("2026-03-02T17:20:00Z")),
+        (
+            5000,
+            "staging",
+            false,
+            "success",
+            "2026-03-02T17:20:00Z",
+            Some("2026-03-02T17:20:00Z"),
+        ),
         // Marked inactive later: still a success, ended when it succeeded.
-        (5001, "production", true, "success", "2026-03-02T17:40:00Z", Some("2026-03-02T17:40:00Z")),
-        (5002, "production", true, "failure", "2026-03-03T10:05:00Z", None),
-        (5003, "production", true, "success", "2026-03-03T11:10:00Z", Some("2026-03-03T11:10:00Z")),
-        (5004, "Prod", true, "success", "2026-03-04T09:05:00Z", Some("2026-03-04T09:05:00Z")),
-        (5005, "staging", false, "failure", "2026-03-03T10:30:00Z", None),
-        (5006, "live", false, "success", "2026-03-04T12:00:00Z", Some("2026-03-04T12:00:00Z")),
+        (
+            5001,
+            "production",
+            true,
+            "success",
+            "2026-03-02T17:40:00Z",
+            Some("2026-03-02T17:40:00Z"),
+        ),
+        (
+            5002,
+            "production",
+            true,
+            "failure",
+            "2026-03-03T10:05:00Z",
+            None,
+        ),
+        (
+            5003,
+            "production",
+            true,
+            "success",
+            "2026-03-03T11:10:00Z",
+            Some("2026-03-03T11:10:00Z"),
+        ),
+        (
+            5004,
+            "Prod",
+            true,
+            "success",
+            "2026-03-04T09:05:00Z",
+            Some("2026-03-04T09:05:00Z"),
+        ),
+        (
+            5005,
+            "staging",
+            false,
+            "failure",
+            "2026-03-03T10:30:00Z",
+            None,
+        ),
+        (
+            5006,
+            "live",
+            false,
+            "success",
+            "2026-03-04T12:00:00Z",
+            Some("2026-03-04T12:00:00Z"),
+        ),
     ] {
         assert_row(
             "deployment_outcomes",
@@ -930,7 +1263,10 @@ async fn dora_views_of_the_scenario() {
         &[
             ("issue_number", json!(10)),
             ("deployment_id", Value::Null),
-            ("html_url", json!("https://github.com/acme/widgets/issues/10")),
+            (
+                "html_url",
+                json!("https://github.com/acme/widgets/issues/10"),
+            ),
             ("started_at", ts("2026-03-03T10:10:00Z")),
             ("restored_at", ts("2026-03-03T12:40:00Z")),
             ("restore_seconds", json!(9000)),
@@ -946,7 +1282,10 @@ async fn workflow_reliability_of_the_scenario() {
     assert_row(
         "workflow_reliability",
         &reliability,
-        &[("workflow_id", json!(300)), ("week", ts("2026-03-02T00:00:00Z"))],
+        &[
+            ("workflow_id", json!(300)),
+            ("week", ts("2026-03-02T00:00:00Z")),
+        ],
         &[
             ("repository_full_name", json!("acme/widgets")),
             ("workflow_name", json!("Build")),
@@ -965,8 +1304,14 @@ async fn workflow_reliability_of_the_scenario() {
     assert_row(
         "workflow_reliability",
         &reliability,
-        &[("workflow_id", json!(300)), ("week", ts("2026-03-09T00:00:00Z"))],
         &[
+            ("workflow_id", json!(300)),
+            ("week", ts("2026-03-09T00:00:00Z")),
+        ],
+        &[
+            // Renamed that week: the newest name, one row.
+            ("repository_full_name", json!("acme/gizmos")),
+            ("repository", json!("gizmos")),
             ("workflow_name", json!("CI")),
             ("runs", json!(2)),
             ("successes", json!(1)),
@@ -1028,8 +1373,9 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     );
 
     let lead_time = view_rows(&warehouse, "dora_lead_time").await;
-    assert_eq!(lead_time.len(), 2, "{lead_time:?}");
-    for (pr, seconds) in [(1001, 52 * 3600), (1002, 27 * 3600 + 10 * 60)] {
+    assert_eq!(lead_time.len(), 3, "{lead_time:?}");
+    // #3 was merged at the second `live` succeeded: shipped by it.
+    for (pr, seconds) in [(1001, 52 * 3600), (1002, 27 * 3600 + 10 * 60), (1003, 7200)] {
         assert_row(
             "dora_lead_time",
             &lead_time,
@@ -1043,12 +1389,19 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     }
 
     let restore = view_rows(&warehouse, "dora_time_to_restore").await;
-    assert_eq!(restore.len(), 2, "no deployment failed in `live`: {restore:?}");
+    assert_eq!(
+        restore.len(),
+        2,
+        "no deployment failed in `live`: {restore:?}"
+    );
     assert_row(
         "dora_time_to_restore",
         &restore,
         &[("issue_number", json!(10))],
-        &[("source", json!("incident")), ("restore_seconds", json!(9000))],
+        &[
+            ("source", json!("incident")),
+            ("restore_seconds", json!(9000)),
+        ],
     );
     assert_row(
         "dora_time_to_restore",
