@@ -17,16 +17,19 @@
 //!   at 12:00.
 //! - Deployments: staging of main succeeds day 1 17:20 (not production); production #5001
 //!   queued 17:30:05, in_progress 17:31, success 17:40, inactive day 2 11:10; production #5002
-//!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; `Prod` #5004
-//!   succeeds day 3 09:05; staging #5005 fails day 2 10:30; `live` #5006 succeeds day 3 12:00.
+//!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; production
+//!   #5007, created day 2 09:35 (before #2 was merged), succeeds 09:45; `Prod` #5004
+//!   succeeds day 3 09:05; staging #5005 fails day 2 10:30; `live` #5006,
+//!   created day 3 12:00, succeeds 12:04.
 //! - Issues: #10 labelled `Incident` and `sev1`, opened day 2 10:10, closed 12:40; #11
 //!   labelled `bug`, opened and closed; #12 labelled `sev1`, open.
 //! - Workflow `CI` (id 300): ten completed runs in the week of day 1 lasting 100..1000 s
 //!   (one failure, one cancelled, one re-run whose attempt 2 replaces a failed attempt 1, the
 //!   last one starting Sunday 23:59 under the new name `Build`), one still running; two runs in
-//!   the next week (success 120 s from Monday 00:00, timed_out 240 s after the repository was
-//!   renamed acme/gizmos). Workflow `Lint` (301):
+//!   the next week (success 120 s from Monday 00:00, timed_out 240 s). Workflow `Lint` (301):
 //!   one success of 30 s.
+//! - acme/widgets (id 99) is renamed acme/gizmos on day 2 at 11:00: every event received from
+//!   then on names it so; views keyed by repository keep one row per repository id.
 
 use std::sync::Arc;
 
@@ -115,6 +118,11 @@ impl Scenario {
         (repo, repo_id): (&str, i64),
         mut payload: Value,
     ) {
+        // acme/widgets is renamed acme/gizmos on day 2 at 11:00.
+        let repo = match repo {
+            "widgets" if micros(received) >= micros(RENAMED_AT) => "gizmos",
+            other => other,
+        };
         let object = payload.as_object_mut().unwrap();
         object.insert("repository".into(), repository(repo, repo_id));
         object.insert(
@@ -198,6 +206,7 @@ impl Scenario {
 
 /// A pull request's fixed fields, from which each event's `pull_request` object is built.
 struct PullRequest {
+    repository: &'static str,
     id: i64,
     number: i64,
     head_ref: &'static str,
@@ -235,14 +244,14 @@ impl PullRequest {
                 "ref": self.head_ref,
                 "sha": self.head_sha,
                 "user": {"login": "acme", "id": 42},
-                "repo": repository("widgets", 99),
+                "repo": repository(self.repository, 99),
             },
             "base": {
                 "label": "acme:main",
                 "ref": "main",
                 "sha": "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0",
                 "user": {"login": "acme", "id": 42},
-                "repo": repository("widgets", 99),
+                "repo": repository(self.repository, 99),
             },
             "author_association": "MEMBER",
             "merged": merged.is_some(),
@@ -469,6 +478,8 @@ fn workflow_run(
     );
 }
 
+/// When acme/widgets (id 99) became acme/gizmos.
+const RENAMED_AT: &str = "2026-03-03T11:00:00Z";
 const NO_SHA: &str = "0000000000000000000000000000000000000000";
 const SQUASH: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 const MERGE_2: &str = "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e";
@@ -481,6 +492,7 @@ fn scenario() -> Scenario {
 
     // Pull request #1, squash-merged.
     let pr1 = PullRequest {
+        repository: "widgets",
         id: 1001,
         number: 1,
         head_ref: "feature",
@@ -620,6 +632,7 @@ fn scenario() -> Scenario {
 
     // Pull request #2, from a branch of the same name, merged the next day without approval.
     let pr2 = PullRequest {
+        repository: "widgets",
         id: 1002,
         number: 2,
         head_ref: "feature",
@@ -662,8 +675,9 @@ fn scenario() -> Scenario {
 
     // Pull request #3 from `hotfix` (no push seen), opened ready for review, turned into a
     // draft and back (it was ready from its opening), approved by dave, merged at the very
-    // second `live` succeeds.
+    // second `live` is created.
     let pr3 = PullRequest {
+        repository: "gizmos",
         id: 1003,
         number: 3,
         head_ref: "hotfix",
@@ -722,6 +736,9 @@ fn scenario() -> Scenario {
     deployment_status(&mut s, d1, 2, "queued", "2026-03-02T17:30:05Z");
     deployment_status(&mut s, d1, 3, "in_progress", "2026-03-02T17:31:00Z");
     deployment_status(&mut s, d1, 4, "success", "2026-03-02T17:40:00Z");
+    // Created before #2 was merged, succeeded after: it cannot hold #2.
+    let d7 = (5007, "production", "2026-03-03T09:35:00Z");
+    deployment_status(&mut s, d7, 15, "success", "2026-03-03T09:45:00Z");
     let d2 = (5002, "production", "2026-03-03T10:00:00Z");
     deployment_status(&mut s, d2, 5, "in_progress", "2026-03-03T10:00:10Z");
     deployment_status(&mut s, d2, 6, "failure", "2026-03-03T10:05:00Z");
@@ -735,8 +752,9 @@ fn scenario() -> Scenario {
     let d4 = (5004, "Prod", "2026-03-04T09:00:00Z");
     deployment_status(&mut s, d4, 12, "in_progress", "2026-03-04T09:00:30Z");
     deployment_status(&mut s, d4, 13, "success", "2026-03-04T09:05:00Z");
-    let live = (5006, "live", "2026-03-04T11:55:00Z");
-    deployment_status(&mut s, live, 14, "success", "2026-03-04T12:00:00Z");
+    // Created at the second #3 was merged.
+    let live = (5006, "live", "2026-03-04T12:00:00Z");
+    deployment_status(&mut s, live, 14, "success", "2026-03-04T12:04:00Z");
 
     // Issues.
     let incident = ("2026-03-03T10:10:00Z", false);
@@ -858,10 +876,9 @@ fn scenario() -> Scenario {
         Some(120),
         Some("success"),
     );
-    // The repository is renamed in that week: still one repository.
     workflow_run(
         &mut s,
-        ("gizmos", 99),
+        widgets,
         ci,
         413,
         1,
@@ -998,6 +1015,7 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
         &[("id", json!(1003))],
         &[
             ("head_ref", json!("hotfix")),
+            ("repository_full_name", json!("acme/gizmos")),
             ("first_commit_at", Value::Null),
             ("opened_at", ts("2026-03-04T10:00:00Z")),
             // Opened ready for review: its return from draft does not move when it was ready.
@@ -1098,109 +1116,140 @@ async fn dora_views_of_the_scenario() {
     let (_dir, warehouse, _) = local_scenario(ViewSettings::default()).await;
 
     let outcomes = view_rows(&warehouse, "deployment_outcomes").await;
-    assert_eq!(outcomes.len(), 7, "{outcomes:?}");
-    for (id, environment, production, state, ended, first_success) in [
+    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    let (day1, day2, day3) = ("2026-03-02T", "2026-03-03T", "2026-03-04T");
+    // (deployment, environment, repository, production, final state, ended, first success)
+    for (id, environment, repository, production, state, ended, succeeded) in [
         (
             5000,
             "staging",
+            "widgets",
             false,
             "success",
-            "2026-03-02T17:20:00Z",
-            Some("2026-03-02T17:20:00Z"),
+            "17:20:00",
+            Some(day1),
         ),
         // Marked inactive later: still a success, ended when it succeeded.
         (
             5001,
             "production",
+            "widgets",
             true,
             "success",
-            "2026-03-02T17:40:00Z",
-            Some("2026-03-02T17:40:00Z"),
+            "17:40:00",
+            Some(day1),
+        ),
+        (
+            5007,
+            "production",
+            "widgets",
+            true,
+            "success",
+            "09:45:00",
+            Some(day2),
         ),
         (
             5002,
             "production",
+            "widgets",
             true,
             "failure",
-            "2026-03-03T10:05:00Z",
+            "10:05:00",
             None,
+        ),
+        (
+            5005, "staging", "widgets", false, "failure", "10:30:00", None,
         ),
         (
             5003,
             "production",
+            "gizmos",
             true,
             "success",
-            "2026-03-03T11:10:00Z",
-            Some("2026-03-03T11:10:00Z"),
+            "11:10:00",
+            Some(day2),
         ),
         (
             5004,
             "Prod",
+            "gizmos",
             true,
             "success",
-            "2026-03-04T09:05:00Z",
-            Some("2026-03-04T09:05:00Z"),
-        ),
-        (
-            5005,
-            "staging",
-            false,
-            "failure",
-            "2026-03-03T10:30:00Z",
-            None,
+            "09:05:00",
+            Some(day3),
         ),
         (
             5006,
             "live",
+            "gizmos",
             false,
             "success",
-            "2026-03-04T12:00:00Z",
-            Some("2026-03-04T12:00:00Z"),
+            "12:04:00",
+            Some(day3),
         ),
     ] {
+        let day = match id {
+            5000 | 5001 => day1,
+            5004 | 5006 => day3,
+            _ => day2,
+        };
+        let ended = format!("{day}{ended}Z");
         assert_row(
             "deployment_outcomes",
             &outcomes,
             &[("deployment_id", json!(id))],
             &[
                 ("environment", json!(environment)),
-                ("repository_full_name", json!("acme/widgets")),
+                ("repository_full_name", json!(format!("acme/{repository}"))),
+                ("repository_id", json!(99)),
                 ("ref", json!("main")),
                 ("is_production", json!(production)),
                 ("final_state", json!(state)),
-                ("final_state_at", ts(ended)),
-                ("first_success_at", first_success.map_or(Value::Null, ts)),
+                ("final_state_at", json!(ended)),
+                (
+                    "first_success_at",
+                    succeeded.map_or(Value::Null, |_| json!(ended)),
+                ),
             ],
         );
     }
 
+    // One row per repository (by id, under its newest name), environment and day.
     let frequency = view_rows(&warehouse, "dora_deployment_frequency").await;
     assert_eq!(frequency.len(), 3, "{frequency:?}");
-    for (environment, day) in [
-        ("production", "2026-03-02"),
-        ("production", "2026-03-03"),
-        ("Prod", "2026-03-04"),
+    for (environment, day, repository, deployments) in [
+        ("production", "2026-03-02", "widgets", 1),
+        // #5007 and #5003, across the rename.
+        ("production", "2026-03-03", "gizmos", 2),
+        ("Prod", "2026-03-04", "gizmos", 1),
     ] {
         assert_row(
             "dora_deployment_frequency",
             &frequency,
             &[("environment", json!(environment)), ("day", json!(day))],
-            &[("deployments", json!(1)), ("repository_id", json!(99))],
+            &[
+                ("deployments", json!(deployments)),
+                ("repository_id", json!(99)),
+                ("repository_full_name", json!(format!("acme/{repository}"))),
+                ("repository", json!(repository)),
+                ("organization", json!("acme")),
+            ],
         );
     }
 
     let failure_rate = view_rows(&warehouse, "dora_change_failure_rate").await;
     assert_eq!(failure_rate.len(), 3, "{failure_rate:?}");
-    for (environment, day, deployments, failed, rate) in [
-        ("production", "2026-03-02", 1, 0, 0.0),
-        ("production", "2026-03-03", 2, 1, 0.5),
-        ("Prod", "2026-03-04", 1, 0, 0.0),
+    for (environment, day, repository, deployments, failed, rate) in [
+        ("production", "2026-03-02", "widgets", 1, 0, 0.0),
+        ("production", "2026-03-03", "gizmos", 3, 1, 1.0 / 3.0),
+        ("Prod", "2026-03-04", "gizmos", 1, 0, 0.0),
     ] {
         assert_row(
             "dora_change_failure_rate",
             &failure_rate,
             &[("environment", json!(environment)), ("day", json!(day))],
             &[
+                ("repository_full_name", json!(format!("acme/{repository}"))),
                 ("deployments", json!(deployments)),
                 ("failed_deployments", json!(failed)),
                 ("change_failure_rate", json!(rate)),
@@ -1232,6 +1281,7 @@ async fn dora_views_of_the_scenario() {
         &lead_time,
         &[("pull_request_id", json!(1002))],
         &[
+            // #5007 succeeded after the merge but was created before it, from an older main;
             // #5002 failed: the next production success after the merge shipped it.
             ("deployment_id", json!(5003)),
             ("first_commit_at", ts("2026-03-03T08:50:00Z")),
@@ -1249,6 +1299,7 @@ async fn dora_views_of_the_scenario() {
         &[("source", json!("deployment"))],
         &[
             ("deployment_id", json!(5002)),
+            ("repository_full_name", json!("acme/widgets")),
             ("environment", json!("production")),
             ("issue_number", Value::Null),
             ("started_at", ts("2026-03-03T10:05:00Z")),
@@ -1262,6 +1313,7 @@ async fn dora_views_of_the_scenario() {
         &[("source", json!("incident"))],
         &[
             ("issue_number", json!(10)),
+            ("repository_full_name", json!("acme/gizmos")),
             ("deployment_id", Value::Null),
             (
                 "html_url",
@@ -1287,7 +1339,9 @@ async fn workflow_reliability_of_the_scenario() {
             ("week", ts("2026-03-02T00:00:00Z")),
         ],
         &[
-            ("repository_full_name", json!("acme/widgets")),
+            // Renamed within the week: one row, under the newest name.
+            ("repository_full_name", json!("acme/gizmos")),
+            ("repository", json!("gizmos")),
             ("workflow_name", json!("Build")),
             ("runs", json!(10)),
             ("successes", json!(8)),
@@ -1309,7 +1363,6 @@ async fn workflow_reliability_of_the_scenario() {
             ("week", ts("2026-03-09T00:00:00Z")),
         ],
         &[
-            // Renamed that week: the newest name, one row.
             ("repository_full_name", json!("acme/gizmos")),
             ("repository", json!("gizmos")),
             ("workflow_name", json!("CI")),
@@ -1374,15 +1427,19 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
 
     let lead_time = view_rows(&warehouse, "dora_lead_time").await;
     assert_eq!(lead_time.len(), 3, "{lead_time:?}");
-    // #3 was merged at the second `live` succeeded: shipped by it.
-    for (pr, seconds) in [(1001, 52 * 3600), (1002, 27 * 3600 + 10 * 60), (1003, 7200)] {
+    // `live` was created at the second #3 was merged: it ships #3 too.
+    for (pr, seconds) in [
+        (1001, 52 * 3600 + 4 * 60),
+        (1002, 27 * 3600 + 14 * 60),
+        (1003, 2 * 3600 + 4 * 60),
+    ] {
         assert_row(
             "dora_lead_time",
             &lead_time,
             &[("pull_request_id", json!(pr))],
             &[
                 ("deployment_id", json!(5006)),
-                ("deployed_at", ts("2026-03-04T12:00:00Z")),
+                ("deployed_at", ts("2026-03-04T12:04:00Z")),
                 ("lead_time_seconds", json!(seconds)),
             ],
         );
