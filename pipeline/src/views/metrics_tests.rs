@@ -14,7 +14,8 @@
 //!   at 09:00, opened at 09:10, carol comments at 09:20, merged at 09:40 without approval.
 //! - Pull request #3 from `hotfix` on day 3 (no push seen): opened ready for review at 10:00,
 //!   converted to a draft at 10:30 and ready again at 11:00, approved by dave at 11:30, merged
-//!   at 12:00.
+//!   at 12:00. Pull request #4 from `rename`: a commit of 10:40 pushed day 2 at 10:50, opened
+//!   10:55, merged 11:05 (across the rename below). carol comments on #1 after its merge.
 //! - Deployments: staging of main succeeds day 1 17:20 (not production); production #5001
 //!   queued 17:30:05, in_progress 17:31, success 17:40, inactive day 2 11:10; production #5002
 //!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; production
@@ -206,7 +207,6 @@ impl Scenario {
 
 /// A pull request's fixed fields, from which each event's `pull_request` object is built.
 struct PullRequest {
-    repository: &'static str,
     id: i64,
     number: i64,
     head_ref: &'static str,
@@ -218,6 +218,11 @@ impl PullRequest {
     /// The `pull_request` object as of `updated_at`; `closed` is (closed_at, merge commit) once
     /// merged.
     fn object(&self, updated_at: &str, draft: bool, merged: Option<(&str, &str)>) -> Value {
+        let repo = if micros(updated_at) >= micros(RENAMED_AT) {
+            "gizmos"
+        } else {
+            "widgets"
+        };
         json!({
             "url": format!("https://api.github.com/repos/acme/widgets/pulls/{}", self.number),
             "id": self.id,
@@ -244,14 +249,14 @@ impl PullRequest {
                 "ref": self.head_ref,
                 "sha": self.head_sha,
                 "user": {"login": "acme", "id": 42},
-                "repo": repository(self.repository, 99),
+                "repo": repository(repo, 99),
             },
             "base": {
                 "label": "acme:main",
                 "ref": "main",
                 "sha": "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0",
                 "user": {"login": "acme", "id": 42},
-                "repo": repository(self.repository, 99),
+                "repo": repository(repo, 99),
             },
             "author_association": "MEMBER",
             "merged": merged.is_some(),
@@ -484,6 +489,7 @@ const NO_SHA: &str = "0000000000000000000000000000000000000000";
 const SQUASH: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 const MERGE_2: &str = "3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e3e";
 const MERGE_3: &str = "4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e";
+const MERGE_4: &str = "6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e6e";
 
 /// The scenario of the module's documentation.
 fn scenario() -> Scenario {
@@ -492,7 +498,6 @@ fn scenario() -> Scenario {
 
     // Pull request #1, squash-merged.
     let pr1 = PullRequest {
-        repository: "widgets",
         id: 1001,
         number: 1,
         head_ref: "feature",
@@ -621,6 +626,15 @@ fn scenario() -> Scenario {
         Some(("2026-03-02T17:00:00Z", SQUASH)),
         json!({}),
     );
+    // carol comments after the merge: not a review of the merged change.
+    review(
+        &mut s,
+        &pr1,
+        9007,
+        "carol",
+        "commented",
+        "2026-03-02T18:00:00Z",
+    );
     // The merged branch is deleted (a push with no commits).
     s.push(
         "2026-03-02T17:00:30Z",
@@ -632,7 +646,6 @@ fn scenario() -> Scenario {
 
     // Pull request #2, from a branch of the same name, merged the next day without approval.
     let pr2 = PullRequest {
-        repository: "widgets",
         id: 1002,
         number: 2,
         head_ref: "feature",
@@ -677,7 +690,6 @@ fn scenario() -> Scenario {
     // draft and back (it was ready from its opening), approved by dave, merged at the very
     // second `live` is created.
     let pr3 = PullRequest {
-        repository: "gizmos",
         id: 1003,
         number: 3,
         head_ref: "hotfix",
@@ -726,6 +738,42 @@ fn scenario() -> Scenario {
         "2026-03-04T12:00:00Z",
         false,
         Some(("2026-03-04T12:00:00Z", MERGE_3)),
+        json!({}),
+    );
+
+    // Pull request #4 from `rename`: a commit of 10:40 pushed at 10:50 on day 2, opened at
+    // 10:55, merged at 11:05, after the repository was renamed at 11:00 (its pushes and its
+    // newest state name the repository differently).
+    let pr4 = PullRequest {
+        id: 1004,
+        number: 4,
+        head_ref: "rename",
+        head_sha: "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+        created_at: "2026-03-03T10:55:00Z",
+    };
+    s.push(
+        "2026-03-03T10:50:00Z",
+        widgets,
+        "refs/heads/rename",
+        NO_SHA,
+        &[(pr4.head_sha, "2026-03-03T10:40:00Z")],
+    );
+    pull_request_event(
+        &mut s,
+        &pr4,
+        "opened",
+        "2026-03-03T10:55:00Z",
+        false,
+        None,
+        json!({}),
+    );
+    pull_request_event(
+        &mut s,
+        &pr4,
+        "closed",
+        "2026-03-03T11:05:00Z",
+        false,
+        Some(("2026-03-03T11:05:00Z", MERGE_4)),
         json!({}),
     );
 
@@ -960,7 +1008,7 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
     let (_dir, warehouse, _) = local_scenario(ViewSettings::default()).await;
 
     let cycle = view_rows(&warehouse, "pr_cycle_time").await;
-    assert_eq!(cycle.len(), 3, "{cycle:?}");
+    assert_eq!(cycle.len(), 4, "{cycle:?}");
     assert_row(
         "pr_cycle_time",
         &cycle,
@@ -1033,6 +1081,27 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
         ],
     );
 
+    assert_row(
+        "pr_cycle_time",
+        &cycle,
+        &[("id", json!(1004))],
+        &[
+            ("repository_full_name", json!("acme/gizmos")),
+            ("head_repository_full_name", json!("acme/gizmos")),
+            // Pushed to the same repository under its former name.
+            ("first_commit_at", ts("2026-03-03T10:40:00Z")),
+            ("ready_at", ts("2026-03-03T10:55:00Z")),
+            ("first_review_at", Value::Null),
+            ("reviews", json!(0)),
+            ("coding_seconds", json!(900)),
+            ("pickup_seconds", Value::Null),
+            ("review_seconds", Value::Null),
+            ("merge_seconds", Value::Null),
+            ("first_review_latency_seconds", Value::Null),
+            ("cycle_seconds", json!(1500)),
+        ],
+    );
+
     let latency = view_rows(&warehouse, "review_latency").await;
     assert_eq!(
         latency.len(),
@@ -1061,9 +1130,10 @@ async fn pr_cycle_time_and_review_latency_of_the_scenario() {
         &[
             ("was_requested", json!(true)),
             ("requested_at", ts("2026-03-02T12:06:00Z")),
-            ("first_review_at", Value::Null),
-            ("first_review_state", Value::Null),
-            ("latency_seconds", Value::Null),
+            // After the merge: a review all the same.
+            ("first_review_at", ts("2026-03-02T18:00:00Z")),
+            ("first_review_state", json!("commented")),
+            ("latency_seconds", json!(5 * 3600 + 54 * 60)),
         ],
     );
     assert_row(
@@ -1258,7 +1328,21 @@ async fn dora_views_of_the_scenario() {
     }
 
     let lead_time = view_rows(&warehouse, "dora_lead_time").await;
-    assert_eq!(lead_time.len(), 2, "{lead_time:?}");
+    assert_eq!(lead_time.len(), 3, "#3 was never deployed: {lead_time:?}");
+    assert_row(
+        "dora_lead_time",
+        &lead_time,
+        &[("pull_request_id", json!(1004))],
+        &[
+            // #5003 was created before the merge: the `Prod` deployment of the next day.
+            ("deployment_id", json!(5004)),
+            ("environment", json!("Prod")),
+            ("first_commit_at", ts("2026-03-03T10:40:00Z")),
+            ("deployed_at", ts("2026-03-04T09:05:00Z")),
+            ("lead_time_seconds", json!(22 * 3600 + 25 * 60)),
+            ("merge_to_deploy_seconds", json!(22 * 3600)),
+        ],
+    );
     assert_row(
         "dora_lead_time",
         &lead_time,
@@ -1426,12 +1510,13 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     );
 
     let lead_time = view_rows(&warehouse, "dora_lead_time").await;
-    assert_eq!(lead_time.len(), 3, "{lead_time:?}");
+    assert_eq!(lead_time.len(), 4, "{lead_time:?}");
     // `live` was created at the second #3 was merged: it ships #3 too.
     for (pr, seconds) in [
         (1001, 52 * 3600 + 4 * 60),
         (1002, 27 * 3600 + 14 * 60),
         (1003, 2 * 3600 + 4 * 60),
+        (1004, 25 * 3600 + 24 * 60),
     ] {
         assert_row(
             "dora_lead_time",
