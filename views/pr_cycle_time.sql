@@ -4,9 +4,10 @@
 -- Definitions (durations in seconds, NULL when the events of a step were not seen):
 -- - first_commit_at: the author time of the oldest commit pushed to the pull request's head
 --   branch (in its head repository, by id, so a renamed repository's earlier pushes count)
---   after the previous merge from that branch and before this merge. Found through the branch,
---   not the merge commit, so squash and rebase merges (which rewrite commits) are measured the
---   same as merge commits.
+--   after the previous merge from that branch and before this merge (pushed at the push's
+--   `pushed_at`, or when it was received if it has none, so a redelivery does not move it).
+--   Found through the branch, not the merge commit, so squash and rebase merges (which rewrite
+--   commits) are measured the same as merge commits.
 -- - ready_at: when it was opened, or first marked ready for review if it was opened as a draft.
 -- - first_review_at: the first review submitted before the merge by someone other than the
 --   author; approved_at: the last approving one. `reviews` counts those reviews.
@@ -77,8 +78,11 @@ committed AS (
   JOIN `${dataset}push_events` AS push
     ON push.repository_id = merged.head_repository_id
     AND push.ref = CONCAT('refs/heads/', merged.head_ref)
-  WHERE push.received <= merged.merged_at
-    AND (merged.previous_merge_at IS NULL OR push.received > merged.previous_merge_at)
+  WHERE COALESCE(push.pushed_at, push.received) <= merged.merged_at
+    AND (
+      merged.previous_merge_at IS NULL
+      OR COALESCE(push.pushed_at, push.received) > merged.previous_merge_at
+    )
   GROUP BY merged.id
 ),
 times AS (
