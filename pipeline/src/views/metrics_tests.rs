@@ -37,7 +37,7 @@ use std::sync::Arc;
 use chrono::DateTime;
 use serde_json::{Map, Value, json};
 
-use super::local_tests::{local_with, same_value, view_rows};
+use super::local_tests::{same_value, view_rows};
 use super::*;
 use crate::event::{DeliveryHeaders, Event, Payload, lift};
 use crate::store::{EventStore, StoreOptions};
@@ -988,6 +988,15 @@ fn assert_row(
     );
 }
 
+/// Settings that count issues labelled `sev1` as incidents and `live` as production.
+fn sev1_and_live() -> ViewSettings {
+    ViewSettings {
+        incident_labels: vec!["sev1".to_owned()],
+        production_environments: vec!["live".to_owned()],
+        ..ViewSettings::default()
+    }
+}
+
 /// A local warehouse over the scenario with `settings`.
 async fn local_scenario(settings: ViewSettings) -> (tempfile::TempDir, LocalWarehouse, Scenario) {
     let s = scenario();
@@ -1483,12 +1492,7 @@ async fn workflow_reliability_of_the_scenario() {
 
 #[tokio::test]
 async fn incident_labels_and_production_environments_come_from_the_settings() {
-    let settings = ViewSettings {
-        incident_labels: vec!["sev1".to_owned()],
-        production_environments: vec!["live".to_owned()],
-        ..ViewSettings::default()
-    };
-    let (_dir, warehouse, _) = local_scenario(settings).await;
+    let (_dir, warehouse, _) = local_scenario(sev1_and_live()).await;
 
     let outcomes = view_rows(&warehouse, "deployment_outcomes").await;
     let production: Vec<&Value> = rows_where(&outcomes, &[("is_production", json!(true))])
@@ -1563,10 +1567,10 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     );
 }
 
-#[tokio::test]
-async fn metrics_views_give_the_same_rows_on_bigquery_and_datafusion() {
-    let mut s = scenario();
-    let (_dir, local) = local_with(&s.events, &s.payloads).await;
+/// Runs the scenario's metrics views with `settings` on DataFusion and on bqemulator (in a
+/// dataset named after `test`) and asserts that both give the same rows.
+async fn assert_same_rows_on_bigquery(test: &str, settings: ViewSettings) {
+    let (_dir, local, mut s) = local_scenario(settings.clone()).await;
     // BigQuery also gets redeliveries a day later (the local store refuses a second copy of a
     // delivery): unique_events keeps the later copy, which must change no metric, even for
     // the first push of #1, now received after #1 was merged.
@@ -1585,16 +1589,13 @@ async fn metrics_views_give_the_same_rows_on_bigquery_and_datafusion() {
         s.events.push(copy);
         s.payloads.push(s.payloads[i].clone());
     }
-    with_dataset(emulator_config("metrics"), |bigquery| async move {
+    with_dataset(emulator_config(test), |bigquery| async move {
         bigquery
             .append(&crate::sql::EVENTS, events_batch(&s.events, &s.payloads))
             .await
             .unwrap();
         let views = with_dependencies(METRICS_VIEWS.iter().filter_map(|name| find(name)));
-        ViewSettings::default()
-            .apply(&bigquery, &views)
-            .await
-            .unwrap();
+        settings.apply(&bigquery, &views).await.unwrap();
         let mut differ = Vec::new();
         for view in METRICS_VIEWS {
             let sql = format!("SELECT * FROM `${{dataset}}{view}`");
@@ -1614,4 +1615,14 @@ async fn metrics_views_give_the_same_rows_on_bigquery_and_datafusion() {
         assert!(differ.is_empty(), "{}", differ.join("\n"));
     })
     .await;
+}
+
+#[tokio::test]
+async fn metrics_views_give_the_same_rows_on_bigquery_and_datafusion() {
+    assert_same_rows_on_bigquery("metrics", ViewSettings::default()).await;
+}
+
+#[tokio::test]
+async fn metrics_views_with_settings_give_the_same_rows_on_bigquery_and_datafusion() {
+    assert_same_rows_on_bigquery("metrics_settings", sev1_and_live()).await;
 }
