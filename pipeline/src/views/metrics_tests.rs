@@ -21,7 +21,8 @@
 //!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; production
 //!   #5007, created day 2 09:35 (before #2 was merged), succeeds 09:45; `Prod` #5004
 //!   succeeds day 3 09:05; staging #5005 fails day 2 10:30; `live` #5006,
-//!   created day 3 12:00, succeeds 12:04.
+//!   created day 3 12:00, succeeds 12:04; #5008 to `eu-west`, which GitHub flags
+//!   production_environment, ends in `error` day 3 13:10.
 //! - Issues: #10 labelled `Incident` and `sev1`, opened day 2 10:10, closed 12:40; #11
 //!   labelled `bug`, opened and closed; #12 labelled `sev1`, open.
 //! - Workflow `CI` (id 300): ten completed runs in the week of day 1 lasting 100..1000 s
@@ -357,8 +358,11 @@ fn deployment_status(
         // The squash merge of pull request #1, deployed by its new commit.
         deployment["sha"] = json!("5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
     }
-    if environment == "staging" {
-        deployment["production_environment"] = json!(false);
+    match environment {
+        "staging" => deployment["production_environment"] = json!(false),
+        // GitHub's flag alone makes it production, whatever its name.
+        "eu-west" => deployment["production_environment"] = json!(true),
+        _ => {}
     }
     scenario.add(
         "deployment_status",
@@ -808,6 +812,10 @@ fn scenario() -> Scenario {
     // Created at the second #3 was merged.
     let live = (5006, "live", "2026-03-04T12:00:00Z");
     deployment_status(&mut s, live, 14, "success", "2026-03-04T12:04:00Z");
+    // Flagged production_environment by GitHub; ends in `error`, never restored.
+    let eu = (5008, "eu-west", "2026-03-04T13:00:00Z");
+    deployment_status(&mut s, eu, 16, "in_progress", "2026-03-04T13:01:00Z");
+    deployment_status(&mut s, eu, 17, "error", "2026-03-04T13:10:00Z");
 
     // Issues.
     let incident = ("2026-03-03T10:10:00Z", false);
@@ -988,10 +996,11 @@ fn assert_row(
     );
 }
 
-/// Settings that count issues labelled `sev1` as incidents and `live` as production.
+/// Settings that count issues labelled `sev1` or `incident` as incidents (written in another
+/// case) and `live` as production.
 fn sev1_and_live() -> ViewSettings {
     ViewSettings {
-        incident_labels: vec!["sev1".to_owned()],
+        incident_labels: vec!["SEV1".to_owned(), "Incident".to_owned()],
         production_environments: vec!["live".to_owned()],
         ..ViewSettings::default()
     }
@@ -1200,10 +1209,11 @@ async fn dora_views_of_the_scenario() {
     let (_dir, warehouse, _) = local_scenario(ViewSettings::default()).await;
 
     let outcomes = view_rows(&warehouse, "deployment_outcomes").await;
-    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 9, "{outcomes:?}");
     let (day1, day2, day3) = ("2026-03-02T", "2026-03-03T", "2026-03-04T");
     // (deployment, environment, repository, production, final state, ended, first success)
     for (id, environment, repository, production, state, ended, succeeded) in [
+        (5008, "eu-west", "gizmos", true, "error", "13:10:00", None),
         (
             5000,
             "staging",
@@ -1274,7 +1284,7 @@ async fn dora_views_of_the_scenario() {
     ] {
         let day = match id {
             5000 | 5001 => day1,
-            5004 | 5006 => day3,
+            5004 | 5006 | 5008 => day3,
             _ => day2,
         };
         let ended = format!("{day}{ended}Z");
@@ -1322,8 +1332,9 @@ async fn dora_views_of_the_scenario() {
     }
 
     let failure_rate = view_rows(&warehouse, "dora_change_failure_rate").await;
-    assert_eq!(failure_rate.len(), 3, "{failure_rate:?}");
+    assert_eq!(failure_rate.len(), 4, "{failure_rate:?}");
     for (environment, day, repository, deployments, failed, rate) in [
+        ("eu-west", "2026-03-04", "gizmos", 1, 1, 1.0),
         ("production", "2026-03-02", "widgets", 1, 0, 0.0),
         ("production", "2026-03-03", "gizmos", 3, 1, 1.0 / 3.0),
         ("Prod", "2026-03-04", "gizmos", 1, 0, 0.0),
@@ -1390,11 +1401,23 @@ async fn dora_views_of_the_scenario() {
     );
 
     let restore = view_rows(&warehouse, "dora_time_to_restore").await;
-    assert_eq!(restore.len(), 2, "{restore:?}");
+    assert_eq!(restore.len(), 3, "{restore:?}");
     assert_row(
         "dora_time_to_restore",
         &restore,
-        &[("source", json!("deployment"))],
+        &[("deployment_id", json!(5008))],
+        &[
+            ("source", json!("deployment")),
+            ("environment", json!("eu-west")),
+            ("started_at", ts("2026-03-04T13:10:00Z")),
+            ("restored_at", Value::Null),
+            ("restore_seconds", Value::Null),
+        ],
+    );
+    assert_row(
+        "dora_time_to_restore",
+        &restore,
+        &[("deployment_id", json!(5002))],
         &[
             ("deployment_id", json!(5002)),
             ("repository_full_name", json!("acme/widgets")),
@@ -1495,11 +1518,12 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     let (_dir, warehouse, _) = local_scenario(sev1_and_live()).await;
 
     let outcomes = view_rows(&warehouse, "deployment_outcomes").await;
-    let production: Vec<&Value> = rows_where(&outcomes, &[("is_production", json!(true))])
+    let mut production: Vec<i64> = rows_where(&outcomes, &[("is_production", json!(true))])
         .into_iter()
-        .filter_map(|row| row.get("deployment_id"))
+        .filter_map(|row| row.get("deployment_id").and_then(Value::as_i64))
         .collect();
-    assert_eq!(production, vec![&json!(5006)], "{outcomes:?}");
+    production.sort_unstable();
+    assert_eq!(production, vec![5006, 5008], "{outcomes:?}");
 
     let frequency = view_rows(&warehouse, "dora_deployment_frequency").await;
     assert_eq!(frequency.len(), 1, "{frequency:?}");
@@ -1510,7 +1534,11 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
         &[("day", json!("2026-03-04")), ("deployments", json!(1))],
     );
     let failure_rate = view_rows(&warehouse, "dora_change_failure_rate").await;
-    assert_eq!(failure_rate.len(), 1, "{failure_rate:?}");
+    assert_eq!(
+        failure_rate.len(),
+        2,
+        "`live` and `eu-west`: {failure_rate:?}"
+    );
     assert_row(
         "dora_change_failure_rate",
         &failure_rate,
@@ -1540,14 +1568,20 @@ async fn incident_labels_and_production_environments_come_from_the_settings() {
     }
 
     let restore = view_rows(&warehouse, "dora_time_to_restore").await;
-    assert_eq!(
-        restore.len(),
-        2,
-        "no deployment failed in `live`: {restore:?}"
+    assert_eq!(restore.len(), 3, "{restore:?}");
+    assert_row(
+        "dora_time_to_restore",
+        &restore,
+        &[("source", json!("deployment"))],
+        &[
+            ("deployment_id", json!(5008)),
+            ("restore_seconds", Value::Null),
+        ],
     );
     assert_row(
         "dora_time_to_restore",
         &restore,
+        // Both of its labels are incident labels: one row.
         &[("issue_number", json!(10))],
         &[
             ("source", json!("incident")),
