@@ -16,12 +16,12 @@
 //!   converted to a draft at 10:30 and ready again at 11:00, approved by dave at 11:30, merged
 //!   at 12:00. Pull request #4 from `rename`: a commit of 10:40 pushed day 2 at 10:50, opened
 //!   10:55, merged 11:05 (across the rename below). carol comments on #1 after its merge.
-//! - Deployments: staging of main succeeds day 1 17:20 (not production); production #5001
-//!   queued 17:30:05, in_progress 17:31, success 17:40, inactive day 2 11:10; production #5002
-//!   fails day 2 10:05 (inactive 11:10); production #5003 succeeds day 2 11:10; production
-//!   #5007, created day 2 09:35 (before #2 was merged), succeeds 09:45; `Prod` #5004
-//!   succeeds day 3 09:05; staging #5005 fails day 2 10:30; `live` #5006,
-//!   created day 3 12:00, succeeds 12:04; #5008 to `eu-west`, which GitHub flags
+//! - Deployments of `main`: staging #5000 succeeds day 1 17:20 (not production); production
+//!   #5001 queued 17:30:05, in_progress 17:31, success 17:40, inactive day 2 11:10; production
+//!   #5007, created day 2 09:35 (before #2 was merged), succeeds 09:45; production #5002 fails
+//!   day 2 10:05 (inactive 11:10); staging #5005 fails day 2 10:30; production #5003 succeeds
+//!   day 2 11:10; `Prod` #5004 succeeds day 3 09:05; `live` #5006 (production only in the
+//!   settings test), created day 3 12:00, succeeds 12:04; `eu-west` #5008, which GitHub flags
 //!   production_environment, ends in `error` day 3 13:10.
 //! - Issues: #10 labelled `Incident` and `sev1`, opened day 2 10:10, closed 12:40; #11
 //!   labelled `bug`, opened and closed; #12 labelled `sev1`, open.
@@ -1022,6 +1022,7 @@ async fn local_scenario(settings: ViewSettings) -> (tempfile::TempDir, LocalWare
     (dir, warehouse, s)
 }
 
+/// An instant as expected in a view's row (compared as an instant by `same_value`).
 fn ts(at: &str) -> Value {
     json!(at)
 }
