@@ -155,6 +155,7 @@ const EVENT_COLUMNS: &[(&str, &str, Columns)] = &[
             ("title", "/pull_request/title"),
             ("author", "/pull_request/user/login"),
             ("head_ref", "/pull_request/head/ref"),
+            ("head_repository_id", "/pull_request/head/repo/id"),
             ("base_ref", "/pull_request/base/ref"),
             ("additions", "/pull_request/additions"),
             ("merged", "/pull_request/merged"),
