@@ -5,10 +5,10 @@
 //! The scenario (repository acme/widgets, UTC, Monday 2026-03-02 is day 1):
 //! - Pull request #1 (alice) from `feature`: commits authored 08:00 (written +02:00) and 08:30
 //!   pushed at 09:00, opened as a draft at 10:00, a commit of 10:45 pushed at 11:00, ready for
-//!   review at 12:00, bob requested at 12:05 (and again at 15:00), carol at 12:06; alice
-//!   comments on her own pull request at 12:30 (left out), bob requests changes at 14:00, dave
-//!   (never requested) comments at 14:30, bob approves at 16:30; squash-merged at 17:00 as a
-//!   new commit. A push to `main` (07:00 commit) and one to `feature` of another repository
+//!   review at 12:00, bob requested at 12:05 (and again at 15:00), carol at 12:06, team core
+//!   at 12:07; alice comments on her own pull request at 12:30 (left out), bob requests changes
+//!   at 14:00, dave (never requested) comments at 14:30, bob approves at 16:30; squash-merged at
+//!   17:00 as a new commit. A push to `main` (07:00 commit) and one to `feature` of another repository
 //!   (06:00 commit) must not count; the branch is deleted after the merge.
 //! - Pull request #2 (alice) from the same branch `feature` on day 2: a commit of 08:50 pushed
 //!   at 09:00, opened at 09:10, carol comments at 09:20, merged at 09:40 without approval.
@@ -594,6 +594,16 @@ fn scenario() -> Scenario {
             json!({"requested_reviewer": user(reviewer)}),
         );
     }
+    // A team's review request is no person's: no row of its own.
+    pull_request_event(
+        &mut s,
+        &pr1,
+        "review_requested",
+        "2026-03-02T12:07:00Z",
+        false,
+        None,
+        json!({"requested_team": {"id": 5, "name": "Core", "slug": "core"}}),
+    );
     review(
         &mut s,
         &pr1,
