@@ -4,8 +4,10 @@
 -- Definitions:
 -- - the deployment that shipped it: the first production deployment (see deployment_outcomes)
 --   of the same repository to succeed at or after the merge whose commit is the pull request's
---   merge commit or whose ref is its base branch. Webhooks carry no commit ancestry, so a
---   deployment of the base branch after the merge is taken to contain it.
+--   merge commit, or whose ref is its base branch and that was created at or after the merge.
+--   Webhooks carry no commit ancestry, so a deployment of the base branch created after the
+--   merge is taken to contain it (one created before it deploys an older commit of the branch,
+--   even when it succeeds after the merge).
 -- - lead_time_seconds = deployed_at - first_commit_at (see pr_cycle_time; opened_at when no
 --   push was seen). Measured from the pull request's own commits, so squash merges, whose merge
 --   commit is new, are measured right (Four Keys' lead time breaks on them).
@@ -27,7 +29,10 @@ WITH shipped AS (
     ON deployment.repository_id = pr.repository_id
   WHERE deployment.is_production
     AND deployment.first_success_at >= pr.merged_at
-    AND (deployment.sha = pr.merge_commit_sha OR deployment.ref = pr.base_ref)
+    AND (
+      deployment.sha = pr.merge_commit_sha
+      OR (deployment.ref = pr.base_ref AND deployment.created_at >= pr.merged_at)
+    )
 )
 SELECT
   organization,

@@ -3,9 +3,11 @@
 --
 -- Definitions (durations in seconds, NULL when the events of a step were not seen):
 -- - first_commit_at: the author time of the oldest commit pushed to the pull request's head
---   branch (in its head repository) after the previous merge from that branch and before this
---   merge. Found through the branch, not the merge commit, so squash and rebase merges (which
---   rewrite commits) are measured the same as merge commits.
+--   branch (in its head repository, by id, so a renamed repository's earlier pushes count)
+--   after the previous merge from that branch and before this merge (pushed at the push's
+--   `pushed_at`, or when it was received if it has none, so a redelivery does not move it).
+--   Found through the branch, not the merge commit, so squash and rebase merges (which rewrite
+--   commits) are measured the same as merge commits.
 -- - ready_at: when it was opened, or first marked ready for review if it was opened as a draft.
 -- - first_review_at: the first review submitted before the merge by someone other than the
 --   author; approved_at: the last approving one. `reviews` counts those reviews.
@@ -30,6 +32,7 @@ WITH merged AS (
     base_ref,
     head_ref,
     head_repository_full_name,
+    head_repository_id,
     merge_commit_sha,
     additions,
     deletions,
@@ -38,16 +41,24 @@ WITH merged AS (
     created_at AS opened_at,
     merged_at,
     LAG(merged_at) OVER (
-      PARTITION BY head_repository_full_name, head_ref
+      PARTITION BY head_repository_id, head_ref
       ORDER BY merged_at, id
     ) AS previous_merge_at
   FROM `${dataset}pull_requests`
   WHERE merged_at IS NOT NULL
 ),
 ready AS (
-  SELECT id, MIN(updated_at) AS ready_at
+  -- When a draft was first marked ready; NULL when it was opened ready for review, so that a
+  -- later trip through draft (converted_to_draft, ready_for_review) does not move it.
+  SELECT
+    id,
+    IF(
+      COUNTIF(action = 'opened' AND NOT COALESCE(draft, FALSE)) > 0,
+      NULL,
+      MIN(IF(action = 'ready_for_review', updated_at, NULL))
+    ) AS ready_at
   FROM `${dataset}pull_request_events`
-  WHERE action = 'ready_for_review'
+  WHERE action IN ('opened', 'ready_for_review')
   GROUP BY id
 ),
 reviewed AS (
@@ -65,10 +76,13 @@ committed AS (
   SELECT merged.id, MIN(push.first_commit_timestamp) AS first_commit_at
   FROM merged
   JOIN `${dataset}push_events` AS push
-    ON push.repository_full_name = merged.head_repository_full_name
+    ON push.repository_id = merged.head_repository_id
     AND push.ref = CONCAT('refs/heads/', merged.head_ref)
-  WHERE push.received <= merged.merged_at
-    AND (merged.previous_merge_at IS NULL OR push.received > merged.previous_merge_at)
+  WHERE COALESCE(push.pushed_at, push.received) <= merged.merged_at
+    AND (
+      merged.previous_merge_at IS NULL
+      OR COALESCE(push.pushed_at, push.received) > merged.previous_merge_at
+    )
   GROUP BY merged.id
 ),
 times AS (

@@ -30,6 +30,7 @@ FROM (
     JSON_VALUE(payload, '$.pull_request.head.ref') AS head_ref,
     JSON_VALUE(payload, '$.pull_request.head.sha') AS head_sha,
     JSON_VALUE(payload, '$.pull_request.head.repo.full_name') AS head_repository_full_name,
+    SAFE_CAST(JSON_VALUE(payload, '$.pull_request.head.repo.id') AS INT64) AS head_repository_id,
     SAFE_CAST(JSON_VALUE(payload, '$.pull_request.merged') AS BOOL) AS merged,
     TIMESTAMP(JSON_VALUE(payload, '$.pull_request.merged_at')) AS merged_at,
     JSON_VALUE(payload, '$.pull_request.merged_by.login') AS merged_by,

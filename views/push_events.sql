@@ -3,7 +3,9 @@
 -- Commits were pushed to `ref` (a full ref: refs/heads/main). `compare_url` is the payload's
 -- `compare` (GMA's later queries read `compare_url`, which GitHub never sends). `commits` is the
 -- JSON array of up to 2048 commits, oldest first, so `first_commit_timestamp` is the oldest
--- commit's author time. push has no action.
+-- commit's author time. `pushed_at` is when the push happened (the payload's
+-- `repository.pushed_at`, Unix seconds in push payloads), which a redelivery does not move as it
+-- moves `received`. push has no action.
 --
 -- The common columns (received, delivery_id, event, action, enterprise, organization,
 -- repository, sender, with their ids) come from unique_events, so a redelivered event
@@ -24,6 +26,7 @@ SELECT
   JSON_VALUE(payload, '$.head_commit.id') AS head_commit_id,
   TIMESTAMP(JSON_VALUE(payload, '$.head_commit.timestamp')) AS head_commit_timestamp,
   TIMESTAMP(JSON_VALUE(payload, '$.commits[0].timestamp')) AS first_commit_timestamp,
-  JSON_VALUE(payload, '$.repository.default_branch') AS repository_default_branch
+  JSON_VALUE(payload, '$.repository.default_branch') AS repository_default_branch,
+  TIMESTAMP_SECONDS(SAFE_CAST(JSON_VALUE(payload, '$.repository.pushed_at') AS INT64)) AS pushed_at
 FROM `${dataset}unique_events`
 WHERE event = 'push'

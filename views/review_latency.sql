@@ -17,9 +17,17 @@ WITH requests AS (
   GROUP BY id, requested_reviewer
 ),
 ready AS (
-  SELECT id, MIN(updated_at) AS ready_at
+  -- When a draft was first marked ready; NULL when it was opened ready for review, so that a
+  -- later trip through draft (converted_to_draft, ready_for_review) does not move it.
+  SELECT
+    id,
+    IF(
+      COUNTIF(action = 'opened' AND NOT COALESCE(draft, FALSE)) > 0,
+      NULL,
+      MIN(IF(action = 'ready_for_review', updated_at, NULL))
+    ) AS ready_at
   FROM `${dataset}pull_request_events`
-  WHERE action = 'ready_for_review'
+  WHERE action IN ('opened', 'ready_for_review')
   GROUP BY id
 ),
 reviews AS (

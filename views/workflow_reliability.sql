@@ -8,7 +8,8 @@
 -- - p50, p90 and p95_duration_seconds: nearest-rank percentiles of duration_seconds (the
 --   smallest duration at least that share of timed runs reach), the same on every backend;
 --   avg_duration_seconds the mean.
--- `workflow_name` is the newest name the workflow had in that week.
+-- `workflow_name` is the newest name the workflow had in that week, and the organization and
+-- repository columns the newest names of the repository (so a rename makes no second row).
 WITH runs AS (
   SELECT
     organization,
@@ -40,17 +41,22 @@ ranked AS (
       ORDER BY duration_seconds NULLS LAST, run_started_at
     ) AS duration_rank,
     COUNT(duration_seconds) OVER (PARTITION BY repository_id, workflow_id, week) AS timed_runs,
-    FIRST_VALUE(workflow_name) OVER (
-      PARTITION BY repository_id, workflow_id, week
-      ORDER BY run_started_at DESC, workflow_name DESC
-    ) AS newest_name
+    FIRST_VALUE(workflow_name) OVER newest AS newest_name,
+    FIRST_VALUE(organization) OVER newest AS newest_organization,
+    FIRST_VALUE(organization_id) OVER newest AS newest_organization_id,
+    FIRST_VALUE(repository_full_name) OVER newest AS newest_repository_full_name,
+    FIRST_VALUE(repository) OVER newest AS newest_repository
   FROM runs
+  WINDOW newest AS (
+    PARTITION BY repository_id, workflow_id, week
+    ORDER BY run_started_at DESC, workflow_name DESC, repository_full_name DESC
+  )
 )
 SELECT
-  organization,
-  organization_id,
-  repository_full_name,
-  repository,
+  MAX(newest_organization) AS organization,
+  MAX(newest_organization_id) AS organization_id,
+  MAX(newest_repository_full_name) AS repository_full_name,
+  MAX(newest_repository) AS repository,
   repository_id,
   workflow_id,
   MAX(newest_name) AS workflow_name,
@@ -68,11 +74,4 @@ SELECT
   MAX(IF(duration_rank = CAST(CEIL(timed_runs * 0.95) AS INT64), duration_seconds, NULL)) AS p95_duration_seconds,
   AVG(duration_seconds) AS avg_duration_seconds
 FROM ranked
-GROUP BY
-  organization,
-  organization_id,
-  repository_full_name,
-  repository,
-  repository_id,
-  workflow_id,
-  week
+GROUP BY repository_id, workflow_id, week

@@ -322,4 +322,6 @@ mod bigquery_tests;
 #[cfg(test)]
 mod local_tests;
 #[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
 mod tests;

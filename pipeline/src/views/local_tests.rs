@@ -155,6 +155,7 @@ const EVENT_COLUMNS: &[(&str, &str, Columns)] = &[
             ("title", "/pull_request/title"),
             ("author", "/pull_request/user/login"),
             ("head_ref", "/pull_request/head/ref"),
+            ("head_repository_id", "/pull_request/head/repo/id"),
             ("base_ref", "/pull_request/base/ref"),
             ("additions", "/pull_request/additions"),
             ("merged", "/pull_request/merged"),
@@ -260,7 +261,7 @@ const COMMON_COLUMNS: &[(&str, &str)] = &[
 ];
 
 /// `cell` (a view's value as arrow's JSON writer gives it) holds the same value as `json`.
-fn same_value(cell: Option<&Value>, json: Option<&Value>) -> bool {
+pub(super) fn same_value(cell: Option<&Value>, json: Option<&Value>) -> bool {
     match (cell, json) {
         (None | Some(Value::Null), None | Some(Value::Null)) => true,
         (Some(Value::String(cell)), Some(Value::String(json))) => {
