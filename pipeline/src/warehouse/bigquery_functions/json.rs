@@ -8,8 +8,6 @@ use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBui
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::ScalarUDF;
-use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::udf::function;
