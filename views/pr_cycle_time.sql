@@ -39,6 +39,7 @@ WITH merged AS (
     pr_size,
     html_url,
     created_at AS opened_at,
+    ready_at,
     merged_at,
     LAG(merged_at) OVER (
       PARTITION BY head_repository_id, head_ref
@@ -46,20 +47,6 @@ WITH merged AS (
     ) AS previous_merge_at
   FROM `${dataset}pull_requests`
   WHERE merged_at IS NOT NULL
-),
-ready AS (
-  -- When a draft was first marked ready; NULL when it was opened ready for review, so that a
-  -- later trip through draft (converted_to_draft, ready_for_review) does not move it.
-  SELECT
-    id,
-    IF(
-      COUNTIF(action = 'opened' AND NOT COALESCE(draft, FALSE)) > 0,
-      NULL,
-      MIN(IF(action = 'ready_for_review', updated_at, NULL))
-    ) AS ready_at
-  FROM `${dataset}pull_request_events`
-  WHERE action IN ('opened', 'ready_for_review')
-  GROUP BY id
 ),
 reviewed AS (
   SELECT
@@ -87,15 +74,14 @@ committed AS (
 ),
 times AS (
   SELECT
-    merged.* EXCEPT (previous_merge_at),
+    merged.* EXCEPT (previous_merge_at, ready_at),
     committed.first_commit_at,
-    COALESCE(ready.ready_at, merged.opened_at) AS ready_at,
+    COALESCE(merged.ready_at, merged.opened_at) AS ready_at,
     reviewed.first_review_at,
     reviewed.approved_at,
     COALESCE(reviewed.reviews, 0) AS reviews
   FROM merged
   LEFT JOIN committed ON committed.id = merged.id
-  LEFT JOIN ready ON ready.id = merged.id
   LEFT JOIN reviewed ON reviewed.id = merged.id
 )
 SELECT

@@ -4,7 +4,9 @@
 -- delivery_id, so a tie still gives one row (GMA's views returned every tied row). `received`
 -- and `delivery_id` name the delivery that brought this state. `pr_size` buckets additions +
 -- deletions (XS up to 9 lines, S 49, M 249, L 999, XL above); `submission_time` buckets how long
--- it was open until closed, from `< 10m` to `>= 30d` (NULL while open).
+-- it was open until closed, from `< 10m` to `>= 30d` (NULL while open). `ready_at` is when it
+-- became ready for review: its creation when it was opened ready, else when a draft was first
+-- marked ready (a later trip through draft does not move it); NULL while neither was seen.
 SELECT
   * EXCEPT (version),
   CASE
@@ -33,6 +35,11 @@ SELECT
 FROM (
   SELECT
     * EXCEPT (event, action, requested_reviewer, requested_team, label),
+    IF(
+      MAX(IF(action = 'opened' AND NOT COALESCE(draft, FALSE), 1, 0)) OVER (PARTITION BY id) = 1,
+      created_at,
+      MIN(IF(action = 'ready_for_review', updated_at, NULL)) OVER (PARTITION BY id)
+    ) AS ready_at,
     ROW_NUMBER() OVER (
       PARTITION BY id
       ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC

@@ -16,20 +16,6 @@ WITH requests AS (
   WHERE action = 'review_requested' AND requested_reviewer IS NOT NULL
   GROUP BY id, requested_reviewer
 ),
-ready AS (
-  -- When a draft was first marked ready; NULL when it was opened ready for review, so that a
-  -- later trip through draft (converted_to_draft, ready_for_review) does not move it.
-  SELECT
-    id,
-    IF(
-      COUNTIF(action = 'opened' AND NOT COALESCE(draft, FALSE)) > 0,
-      NULL,
-      MIN(IF(action = 'ready_for_review', updated_at, NULL))
-    ) AS ready_at
-  FROM `${dataset}pull_request_events`
-  WHERE action IN ('opened', 'ready_for_review')
-  GROUP BY id
-),
 reviews AS (
   SELECT
     pull_request_id,
@@ -67,12 +53,12 @@ SELECT
   pr.author AS pull_request_author,
   pairs.reviewer,
   requests.requested_at IS NOT NULL AS was_requested,
-  COALESCE(requests.requested_at, ready.ready_at, pr.created_at) AS requested_at,
+  COALESCE(requests.requested_at, pr.ready_at, pr.created_at) AS requested_at,
   reviews.first_review_at,
   reviews.first_review_state,
   TIMESTAMP_DIFF(
     reviews.first_review_at,
-    COALESCE(requests.requested_at, ready.ready_at, pr.created_at),
+    COALESCE(requests.requested_at, pr.ready_at, pr.created_at),
     SECOND
   ) AS latency_seconds
 FROM pairs
@@ -81,4 +67,3 @@ LEFT JOIN requests
   ON requests.pull_request_id = pairs.pull_request_id AND requests.reviewer = pairs.reviewer
 LEFT JOIN reviews
   ON reviews.pull_request_id = pairs.pull_request_id AND reviews.reviewer = pairs.reviewer
-LEFT JOIN ready ON ready.id = pairs.pull_request_id
