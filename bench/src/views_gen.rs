@@ -187,7 +187,10 @@ struct Generator {
 
 /// The fixture file each event type is built from.
 const FIXTURES: &[(&str, &str)] = &[
-    ("check_run", "check_run/completed.with-organization.payload.json"),
+    (
+        "check_run",
+        "check_run/completed.with-organization.payload.json",
+    ),
     (
         "check_suite",
         "check_suite/completed.with-organization.payload.json",
@@ -232,8 +235,8 @@ fn load_fixtures(dir: &Path) -> Result<HashMap<&'static str, Value>> {
     let mut fixtures = HashMap::new();
     for (event, file) in FIXTURES {
         let path = dir.join(file);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let value: Value =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         fixtures.insert(*event, value);
@@ -351,11 +354,7 @@ impl Generator {
         self.set_user(&mut doc, &format!("{p}/user"), pr.author);
         for side in ["head", "base"] {
             set(&mut doc, &format!("{p}/{side}/repo/id"), pr.repo.id);
-            set(
-                &mut doc,
-                &format!("{p}/{side}/repo/name"),
-                pr.repo.name(),
-            );
+            set(&mut doc, &format!("{p}/{side}/repo/name"), pr.repo.name());
             set(
                 &mut doc,
                 &format!("{p}/{side}/repo/full_name"),
@@ -373,14 +372,25 @@ impl Generator {
         set(&mut doc, &format!("{p}/additions"), pr.additions);
         set(&mut doc, &format!("{p}/deletions"), pr.deletions);
         set(&mut doc, &format!("{p}/commits"), pr.commits);
-        set(&mut doc, &format!("{p}/changed_files"), 1 + pr.additions / 40);
+        set(
+            &mut doc,
+            &format!("{p}/changed_files"),
+            1 + pr.additions / 40,
+        );
         if let Some(map) = doc.as_object_mut() {
             map.remove("assignee");
         }
         doc
     }
 
-    fn push(&mut self, repo: Repo, branch: &str, pusher: User, at: i64, commits: i64) -> Result<String> {
+    fn push(
+        &mut self,
+        repo: Repo,
+        branch: &str,
+        pusher: User,
+        at: i64,
+        commits: i64,
+    ) -> Result<String> {
         let mut doc = self.base("push", repo, pusher);
         let (before, after) = (self.rng.sha(), self.rng.sha());
         let full_name = repo.full_name();
@@ -398,13 +408,21 @@ impl Generator {
             ),
         );
         set(&mut doc, "/pusher/name", pusher.login());
-        set(&mut doc, "/pusher/email", format!("{}@example.com", pusher.login()));
+        set(
+            &mut doc,
+            "/pusher/email",
+            format!("{}@example.com", pusher.login()),
+        );
         set(&mut doc, "/repository/default_branch", "main");
         // Commits oldest first, authored before the push.
         let mut time = at - self.rng.range(10 * 60, 6 * HOUR);
         let mut list = Vec::new();
         for i in 0..commits {
-            let sha = if i + 1 == commits { after.clone() } else { self.rng.sha() };
+            let sha = if i + 1 == commits {
+                after.clone()
+            } else {
+                self.rng.sha()
+            };
             let files = self.rng.range(1, 6);
             list.push(json!({
                 "id": sha,
@@ -422,7 +440,10 @@ impl Generator {
             time += self.rng.range(60, HOUR).min((at - time).max(1));
         }
         if let Some(map) = doc.as_object_mut() {
-            map.insert("head_commit".into(), list.last().cloned().unwrap_or(Value::Null));
+            map.insert(
+                "head_commit".into(),
+                list.last().cloned().unwrap_or(Value::Null),
+            );
             map.insert("commits".into(), Value::Array(list));
         }
         self.emit("push", &doc, at)?;
@@ -432,7 +453,14 @@ impl Generator {
     /// A workflow run for a push of `sha` to `branch`: requested, in_progress, completed (and
     /// a second attempt for one in ten that fail), with a job, a check suite and a check run.
     /// Returns when it ended.
-    fn workflow_run(&mut self, repo: Repo, branch: &str, sha: &str, actor: User, at: i64) -> Result<i64> {
+    fn workflow_run(
+        &mut self,
+        repo: Repo,
+        branch: &str,
+        sha: &str,
+        actor: User,
+        at: i64,
+    ) -> Result<i64> {
         let run_id = self.id();
         let number = {
             let slot = &mut self.run_numbers[repo.index as usize];
@@ -445,7 +473,11 @@ impl Generator {
         for attempt in 1..=attempts {
             let started = time + self.rng.range(5, 90);
             let finished = started + self.rng.range(2 * 60, 25 * 60);
-            let conclusion = if attempt == 1 && failed_first { "failure" } else { "success" };
+            let conclusion = if attempt == 1 && failed_first {
+                "failure"
+            } else {
+                "success"
+            };
             for (action, status, updated) in [
                 ("requested", "queued", time),
                 ("in_progress", "in_progress", started),
@@ -458,7 +490,11 @@ impl Generator {
                 set(&mut doc, &format!("{w}/run_number"), number);
                 set(&mut doc, &format!("{w}/run_attempt"), attempt);
                 set(&mut doc, &format!("{w}/name"), "CI");
-                set(&mut doc, &format!("{w}/display_title"), format!("CI for {branch}"));
+                set(
+                    &mut doc,
+                    &format!("{w}/display_title"),
+                    format!("CI for {branch}"),
+                );
                 set(&mut doc, &format!("{w}/path"), ".github/workflows/ci.yml");
                 set(&mut doc, &format!("{w}/workflow_id"), 7_000_000 + repo.id);
                 set(&mut doc, &format!("{w}/event"), "push");
@@ -466,17 +502,28 @@ impl Generator {
                 set(
                     &mut doc,
                     &format!("{w}/conclusion"),
-                    if status == "completed" { Value::from(conclusion) } else { Value::Null },
+                    if status == "completed" {
+                        Value::from(conclusion)
+                    } else {
+                        Value::Null
+                    },
                 );
                 set(&mut doc, &format!("{w}/head_branch"), branch);
                 set(&mut doc, &format!("{w}/head_sha"), sha);
                 set(&mut doc, &format!("{w}/created_at"), iso(at));
-                set(&mut doc, &format!("{w}/run_started_at"), iso(started.min(updated.max(time))));
+                set(
+                    &mut doc,
+                    &format!("{w}/run_started_at"),
+                    iso(started.min(updated.max(time))),
+                );
                 set(&mut doc, &format!("{w}/updated_at"), iso(updated));
                 set(
                     &mut doc,
                     &format!("{w}/html_url"),
-                    format!("https://github.com/{}/actions/runs/{run_id}", repo.full_name()),
+                    format!(
+                        "https://github.com/{}/actions/runs/{run_id}",
+                        repo.full_name()
+                    ),
                 );
                 self.set_user(&mut doc, &format!("{w}/actor"), actor);
                 self.set_user(&mut doc, &format!("{w}/triggering_actor"), actor);
@@ -485,7 +532,10 @@ impl Generator {
                 set(
                     &mut doc,
                     "/workflow/html_url",
-                    format!("https://github.com/{}/actions/workflows/ci.yml", repo.full_name()),
+                    format!(
+                        "https://github.com/{}/actions/workflows/ci.yml",
+                        repo.full_name()
+                    ),
                 );
                 self.emit("workflow_run", &doc, updated)?;
             }
@@ -532,7 +582,11 @@ impl Generator {
         set(
             &mut doc,
             "/review/body",
-            if state == "approved" { "Looks good to me." } else { "A few comments inline." },
+            if state == "approved" {
+                "Looks good to me."
+            } else {
+                "A few comments inline."
+            },
         );
         set(
             &mut doc,
@@ -556,7 +610,11 @@ impl Generator {
         set(&mut doc, "/comment/id", self.id());
         set(&mut doc, "/comment/created_at", iso(at));
         set(&mut doc, "/comment/updated_at", iso(at));
-        set(&mut doc, "/comment/body", "Could this handle the empty case too?");
+        set(
+            &mut doc,
+            "/comment/body",
+            "Could this handle the empty case too?",
+        );
         self.set_user(&mut doc, "/comment/user", who);
         if event == "pull_request_review_comment" {
             let full = self.pull_request_doc(pr, "created", at, who);
@@ -574,7 +632,14 @@ impl Generator {
         self.emit(event, &doc, at)
     }
 
-    fn branch_ref(&mut self, event: &'static str, repo: Repo, branch: &str, who: User, at: i64) -> Result<()> {
+    fn branch_ref(
+        &mut self,
+        event: &'static str,
+        repo: Repo,
+        branch: &str,
+        who: User,
+        at: i64,
+    ) -> Result<()> {
         let mut doc = self.base(event, repo, who);
         set(&mut doc, "/ref", branch);
         set(&mut doc, "/ref_type", "branch");
@@ -584,7 +649,11 @@ impl Generator {
 
     fn deploy(&mut self, repo: Repo, sha: &str, who: User, at: i64) -> Result<()> {
         let deployment_id = self.id();
-        let environment = if self.rng.chance(70) { "production" } else { "staging" };
+        let environment = if self.rng.chance(70) {
+            "production"
+        } else {
+            "staging"
+        };
         let fill = |doc: &mut Value, at: i64| {
             set(doc, "/deployment/id", deployment_id);
             set(doc, "/deployment/sha", sha);
@@ -598,7 +667,11 @@ impl Generator {
         fill(&mut doc, at);
         self.emit("deployment", &doc, at)?;
         let finished = at + self.rng.range(60, 20 * 60);
-        let outcome = if self.rng.chance(12) { "failure" } else { "success" };
+        let outcome = if self.rng.chance(12) {
+            "failure"
+        } else {
+            "success"
+        };
         for (state, time) in [("in_progress", at + 5), (outcome, finished)] {
             let mut doc = self.base("deployment_status", repo, who);
             set(&mut doc, "/action", "created");
@@ -623,7 +696,8 @@ impl Generator {
             *slot
         };
         let branch = format!("{}/change-{index}", author.login());
-        let additions = [3, 20, 80, 300, 1500][(self.rng.next() % 5) as usize] + self.rng.range(0, 30);
+        let additions =
+            [3, 20, 80, 300, 1500][(self.rng.next() % 5) as usize] + self.rng.range(0, 30);
         let deletions = additions / 3;
         // Commits land on the branch before it is opened.
         let first_push = opened - self.rng.range(20 * 60, 2 * DAY);
@@ -638,7 +712,10 @@ impl Generator {
             branch: branch.clone(),
             created: opened,
             draft: self.rng.chance(15),
-            title: format!("Change {index}: improve the request handler of {}", repo.name()),
+            title: format!(
+                "Change {index}: improve the request handler of {}",
+                repo.name()
+            ),
             additions,
             deletions,
             commits,
@@ -703,7 +780,11 @@ impl Generator {
             let merge_sha = self.rng.sha();
             let merger = self.other_user(author);
             set(&mut doc, "/pull_request/merged_at", iso(now));
-            set(&mut doc, "/pull_request/merge_commit_sha", merge_sha.clone());
+            set(
+                &mut doc,
+                "/pull_request/merge_commit_sha",
+                merge_sha.clone(),
+            );
             self.set_user(&mut doc, "/pull_request/merged_by", merger);
             self.emit("pull_request", &doc, now)?;
             let main_sha = self.push(repo, "main", merger, now + 2, 1)?;
@@ -776,10 +857,16 @@ fn main() -> Result<()> {
         sequence: 0,
         next_id: 5_000_000_000,
         repos: (0..args.repos)
-            .map(|index| Repo { index, id: 600_000_000 + index as i64 * 17 })
+            .map(|index| Repo {
+                index,
+                id: 600_000_000 + index as i64 * 17,
+            })
             .collect(),
         users: (0..args.users)
-            .map(|index| User { index, id: 80_000_000 + index as i64 * 13 })
+            .map(|index| User {
+                index,
+                id: 80_000_000 + index as i64 * 13,
+            })
             .collect(),
         pr_numbers: vec![0; args.repos as usize],
         run_numbers: vec![0; args.repos as usize],
