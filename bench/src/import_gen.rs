@@ -19,6 +19,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 
+mod export;
+use export::{chrono_like, delivery_id, mix, signature};
+
 /// Generates NDJSON in GMA's export shape for `gma import`'s benchmark.
 #[derive(Debug, Parser)]
 struct Args {
@@ -67,14 +70,6 @@ fn fixtures(dir: &PathBuf) -> Result<Vec<(String, String)>> {
     Ok(found)
 }
 
-/// splitmix64: cheap, well-spread 64-bit values from a counter.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let payloads = fixtures(&args.payloads)?;
@@ -102,14 +97,7 @@ fn main() -> Result<()> {
         while written < per_file {
             let a = mix(args.seed ^ mix(n));
             let b = mix(a);
-            let id = format!(
-                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-                a >> 32,
-                (a >> 16) & 0xffff,
-                a & 0xfff,
-                b >> 52,
-                b & 0xffff_ffff_ffff
-            );
+            let id = delivery_id(a, b);
             let (event, payload) = &payloads[(n as usize) % payloads.len()];
             let jitter = (b % 1_000_000) as i64;
             let micros = start_micros + (n * step_micros) as i64 + jitter;
@@ -120,14 +108,8 @@ fn main() -> Result<()> {
             line.clear();
             line.push_str("{\"delivery_id\":\"");
             line.push_str(&id);
-            line.push_str("\",\"signature\":\"sha256=");
-            line.push_str(&format!(
-                "{:016x}{:016x}{:016x}{:016x}",
-                mix(a ^ 1),
-                mix(a ^ 2),
-                mix(a ^ 3),
-                mix(a ^ 4)
-            ));
+            line.push_str("\",\"signature\":\"");
+            line.push_str(&signature(a));
             line.push_str("\",\"received\":\"");
             line.push_str(&received);
             line.push_str("\",\"event\":\"");
@@ -148,50 +130,4 @@ fn main() -> Result<()> {
                            "out": args.out.display().to_string()})
     );
     Ok(())
-}
-
-/// `YYYY-MM-DD HH:MM:SS.ffffff UTC` of microseconds since the epoch.
-fn chrono_like(micros: i64) -> String {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{frac:06} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil conversion.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_bigquery_export_timestamps() {
-        assert_eq!(
-            chrono_like(1_767_225_600_000_000),
-            "2026-01-01 00:00:00.000000 UTC"
-        );
-        assert_eq!(
-            chrono_like(1_772_323_199_123_456),
-            "2026-02-28 23:59:59.123456 UTC"
-        );
-    }
 }
