@@ -48,41 +48,72 @@ WITH merged AS (
   FROM `${dataset}pull_requests`
   WHERE merged_at IS NOT NULL
 ),
-reviewed AS (
+-- Each pull request's reviews and pushes are joined beside it and aggregated in one step, so
+-- the pull requests are read once (a CTE named three times is computed three times locally).
+times AS (
   SELECT
+    merged.organization,
+    merged.organization_id,
+    merged.repository_full_name,
+    merged.repository,
+    merged.repository_id,
     merged.id,
+    merged.number,
+    merged.title,
+    merged.author,
+    merged.author_id,
+    merged.base_ref,
+    merged.head_ref,
+    merged.head_repository_full_name,
+    merged.head_repository_id,
+    merged.merge_commit_sha,
+    merged.additions,
+    merged.deletions,
+    merged.pr_size,
+    merged.html_url,
+    merged.opened_at,
+    merged.merged_at,
+    MIN(push.first_commit_timestamp) AS first_commit_at,
+    COALESCE(merged.ready_at, merged.opened_at) AS ready_at,
     MIN(review.submitted_at) AS first_review_at,
     MAX(IF(review.state = 'approved', review.submitted_at, NULL)) AS approved_at,
-    COUNT(*) AS reviews
+    COUNT(DISTINCT review.id) AS reviews
   FROM merged
-  JOIN `${dataset}pull_request_reviews` AS review ON review.pull_request_id = merged.id
-  WHERE NOT review.reviewer_is_author AND review.submitted_at <= merged.merged_at
-  GROUP BY merged.id
-),
-committed AS (
-  SELECT merged.id, MIN(push.first_commit_timestamp) AS first_commit_at
-  FROM merged
-  JOIN `${dataset}push_events` AS push
+  LEFT JOIN `${dataset}pull_request_reviews` AS review
+    ON review.pull_request_id = merged.id
+    AND NOT review.reviewer_is_author
+    AND review.submitted_at <= merged.merged_at
+  LEFT JOIN `${dataset}push_events` AS push
     ON push.repository_id = merged.head_repository_id
     AND push.ref = CONCAT('refs/heads/', merged.head_ref)
-  WHERE COALESCE(push.pushed_at, push.received) <= merged.merged_at
+    AND COALESCE(push.pushed_at, push.received) <= merged.merged_at
     AND (
       merged.previous_merge_at IS NULL
       OR COALESCE(push.pushed_at, push.received) > merged.previous_merge_at
     )
-  GROUP BY merged.id
-),
-times AS (
-  SELECT
-    merged.* EXCEPT (previous_merge_at, ready_at),
-    committed.first_commit_at,
-    COALESCE(merged.ready_at, merged.opened_at) AS ready_at,
-    reviewed.first_review_at,
-    reviewed.approved_at,
-    COALESCE(reviewed.reviews, 0) AS reviews
-  FROM merged
-  LEFT JOIN committed ON committed.id = merged.id
-  LEFT JOIN reviewed ON reviewed.id = merged.id
+  GROUP BY
+    merged.organization,
+    merged.organization_id,
+    merged.repository_full_name,
+    merged.repository,
+    merged.repository_id,
+    merged.id,
+    merged.number,
+    merged.title,
+    merged.author,
+    merged.author_id,
+    merged.base_ref,
+    merged.head_ref,
+    merged.head_repository_full_name,
+    merged.head_repository_id,
+    merged.merge_commit_sha,
+    merged.additions,
+    merged.deletions,
+    merged.pr_size,
+    merged.html_url,
+    merged.opened_at,
+    merged.merged_at,
+    merged.ready_at
 )
 SELECT
   *,

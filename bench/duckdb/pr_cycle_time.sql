@@ -15,59 +15,86 @@ WITH merged AS (
     base_ref,
     head_ref,
     head_repository_full_name,
+    head_repository_id,
     merge_commit_sha,
     additions,
     deletions,
     pr_size,
     html_url,
     created_at AS opened_at,
+    ready_at,
     merged_at,
     lag(merged_at) OVER (
-      PARTITION BY head_repository_full_name, head_ref
+      PARTITION BY head_repository_id, head_ref
       ORDER BY merged_at, id
     ) AS previous_merge_at
   FROM pull_requests
   WHERE merged_at IS NOT NULL
 ),
-ready AS (
-  SELECT id, min(updated_at) AS ready_at
-  FROM pull_request_events
-  WHERE action = 'ready_for_review'
-  GROUP BY id
-),
-reviewed AS (
-  SELECT
-    merged.id,
-    min(review.submitted_at) AS first_review_at,
-    max(CASE WHEN review.state = 'approved' THEN review.submitted_at END) AS approved_at,
-    count(*) AS reviews
-  FROM merged
-  JOIN pull_request_reviews AS review ON review.pull_request_id = merged.id
-  WHERE NOT review.reviewer_is_author AND review.submitted_at <= merged.merged_at
-  GROUP BY merged.id
-),
-committed AS (
-  SELECT merged.id, min(push.first_commit_timestamp) AS first_commit_at
-  FROM merged
-  JOIN push_events AS push
-    ON push.repository_full_name = merged.head_repository_full_name
-    AND push.ref = concat('refs/heads/', merged.head_ref)
-  WHERE push.received <= merged.merged_at
-    AND (merged.previous_merge_at IS NULL OR push.received > merged.previous_merge_at)
-  GROUP BY merged.id
-),
 times AS (
   SELECT
-    merged.* EXCLUDE (previous_merge_at),
-    committed.first_commit_at,
-    coalesce(ready.ready_at, merged.opened_at) AS ready_at,
-    reviewed.first_review_at,
-    reviewed.approved_at,
-    coalesce(reviewed.reviews, 0) AS reviews
+    merged.organization,
+    merged.organization_id,
+    merged.repository_full_name,
+    merged.repository,
+    merged.repository_id,
+    merged.id,
+    merged.number,
+    merged.title,
+    merged.author,
+    merged.author_id,
+    merged.base_ref,
+    merged.head_ref,
+    merged.head_repository_full_name,
+    merged.head_repository_id,
+    merged.merge_commit_sha,
+    merged.additions,
+    merged.deletions,
+    merged.pr_size,
+    merged.html_url,
+    merged.opened_at,
+    merged.merged_at,
+    min(push.first_commit_timestamp) AS first_commit_at,
+    coalesce(merged.ready_at, merged.opened_at) AS ready_at,
+    min(review.submitted_at) AS first_review_at,
+    max(CASE WHEN review.state = 'approved' THEN review.submitted_at END) AS approved_at,
+    count(DISTINCT review.id) AS reviews
   FROM merged
-  LEFT JOIN committed ON committed.id = merged.id
-  LEFT JOIN ready ON ready.id = merged.id
-  LEFT JOIN reviewed ON reviewed.id = merged.id
+  LEFT JOIN pull_request_reviews AS review
+    ON review.pull_request_id = merged.id
+    AND NOT review.reviewer_is_author
+    AND review.submitted_at <= merged.merged_at
+  LEFT JOIN push_events AS push
+    ON push.repository_id = merged.head_repository_id
+    AND push.ref = concat('refs/heads/', merged.head_ref)
+    AND coalesce(push.pushed_at, push.received) <= merged.merged_at
+    AND (
+      merged.previous_merge_at IS NULL
+      OR coalesce(push.pushed_at, push.received) > merged.previous_merge_at
+    )
+  GROUP BY
+    merged.organization,
+    merged.organization_id,
+    merged.repository_full_name,
+    merged.repository,
+    merged.repository_id,
+    merged.id,
+    merged.number,
+    merged.title,
+    merged.author,
+    merged.author_id,
+    merged.base_ref,
+    merged.head_ref,
+    merged.head_repository_full_name,
+    merged.head_repository_id,
+    merged.merge_commit_sha,
+    merged.additions,
+    merged.deletions,
+    merged.pr_size,
+    merged.html_url,
+    merged.opened_at,
+    merged.merged_at,
+    merged.ready_at
 )
 SELECT
   *,

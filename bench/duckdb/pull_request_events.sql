@@ -21,6 +21,7 @@ FROM (
     json_extract_string(payload, '$.pull_request.head.ref') AS head_ref,
     json_extract_string(payload, '$.pull_request.head.sha') AS head_sha,
     json_extract_string(payload, '$.pull_request.head.repo.full_name') AS head_repository_full_name,
+    TRY_CAST(json_extract_string(payload, '$.pull_request.head.repo.id') AS BIGINT) AS head_repository_id,
     TRY_CAST(json_extract_string(payload, '$.pull_request.merged') AS BOOLEAN) AS merged,
     TRY_CAST(json_extract_string(payload, '$.pull_request.merged_at') AS TIMESTAMPTZ) AS merged_at,
     json_extract_string(payload, '$.pull_request.merged_by.login') AS merged_by,

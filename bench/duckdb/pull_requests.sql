@@ -28,6 +28,11 @@ SELECT
 FROM (
   SELECT
     * EXCLUDE (event, action, requested_reviewer, requested_team, label),
+    CASE
+      WHEN max(CASE WHEN action = 'opened' AND NOT coalesce(draft, false) THEN 1 ELSE 0 END)
+        OVER (PARTITION BY id) = 1 THEN created_at
+      ELSE min(CASE WHEN action = 'ready_for_review' THEN updated_at END) OVER (PARTITION BY id)
+    END AS ready_at,
     row_number() OVER (
       PARTITION BY id
       ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC

@@ -16,6 +16,7 @@ SELECT
   json_extract_string(payload, '$.head_commit.id') AS head_commit_id,
   TRY_CAST(json_extract_string(payload, '$.head_commit.timestamp') AS TIMESTAMPTZ) AS head_commit_timestamp,
   TRY_CAST(json_extract_string(payload, '$.commits[0].timestamp') AS TIMESTAMPTZ) AS first_commit_timestamp,
-  json_extract_string(payload, '$.repository.default_branch') AS repository_default_branch
+  json_extract_string(payload, '$.repository.default_branch') AS repository_default_branch,
+  to_timestamp(TRY_CAST(json_extract_string(payload, '$.repository.pushed_at') AS BIGINT)) AS pushed_at
 FROM unique_events
 WHERE event = 'push';
