@@ -31,7 +31,7 @@ ORDER = [
 ]
 # Sums that must agree with gma's (same expressions, BigQuery and DuckDB spellings alike).
 CHECKS = {
-    "pull_requests": "COUNT(*) AS rows, SUM(additions) AS additions, COUNT(merged_at) AS merged, COUNT(DISTINCT pr_size) AS sizes, SUM(open_duration_seconds) AS open_seconds",
+    "pull_requests": "COUNT(*) AS rows, SUM(additions) AS additions, COUNT(merged_at) AS merged, COUNT(DISTINCT pr_size) AS sizes, SUM(open_duration_seconds) AS open_seconds, COUNT(ready_at) AS ready",
     "pr_cycle_time": "COUNT(*) AS rows, SUM(cycle_seconds) AS cycle, SUM(coding_seconds) AS coding, SUM(pickup_seconds) AS pickup, SUM(reviews) AS reviews, COUNT(first_commit_at) AS with_commit",
     "workflow_runs": "COUNT(*) AS rows, SUM(run_attempt) AS attempts, SUM(duration_seconds) AS duration, COUNT(conclusion) AS concluded",
 }

@@ -414,6 +414,8 @@ impl Generator {
             format!("{}@example.com", pusher.login()),
         );
         set(&mut doc, "/repository/default_branch", "main");
+        // In push payloads GitHub sends `repository.pushed_at` as Unix seconds: the push's time.
+        set(&mut doc, "/repository/pushed_at", at);
         // Commits oldest first, authored before the push.
         let mut time = at - self.rng.range(10 * 60, 6 * HOUR);
         let mut list = Vec::new();
