@@ -1,4 +1,4 @@
-//! The BigQuery flags of `gma serve` and `gma import` turned into a sink's configuration.
+//! The BigQuery flags of gma's commands turned into a warehouse's or a sink's configuration.
 
 use std::path::PathBuf;
 
@@ -10,8 +10,8 @@ use gma_pipeline::warehouse::bigquery::{BigQueryConfig, Credentials};
 use crate::cli::BigQueryArgs;
 
 impl BigQueryArgs {
-    /// The configuration of a BigQuery events sink spooling large bodies in `spool_dir`.
-    pub fn sink_config(&self, spool_dir: PathBuf) -> Result<BigQueryEventSinkConfig> {
+    /// The configuration of the BigQuery dataset these flags name.
+    pub fn warehouse_config(&self) -> Result<BigQueryConfig> {
         let project = self
             .bigquery_project
             .clone()
@@ -19,7 +19,7 @@ impl BigQueryArgs {
             .filter(|p| !p.trim().is_empty());
         let Some(project) = project else {
             bail!(
-                "--sink bigquery needs the project: set --bigquery-project (PROJECT_ID or BIG_QUERY_PROJECT_ID)"
+                "BigQuery needs the project: set --bigquery-project (PROJECT_ID or BIG_QUERY_PROJECT_ID)"
             );
         };
         let Some(dataset) = self
@@ -27,7 +27,7 @@ impl BigQueryArgs {
             .clone()
             .filter(|d| !d.trim().is_empty())
         else {
-            bail!("--sink bigquery needs the dataset: set --bigquery-dataset (DATASET_ID)");
+            bail!("BigQuery needs the dataset: set --bigquery-dataset (DATASET_ID)");
         };
         let endpoint = self
             .bigquery_endpoint
@@ -38,15 +38,20 @@ impl BigQueryArgs {
             (None, Some(key)) => Credentials::ServiceAccountKeyFile(key.clone()),
             (None, None) => Credentials::ApplicationDefault,
         };
+        Ok(BigQueryConfig {
+            project,
+            dataset,
+            endpoint,
+            credentials,
+            location: self.bigquery_location.clone(),
+            page_size: None,
+        })
+    }
+
+    /// The configuration of a BigQuery events sink spooling large bodies in `spool_dir`.
+    pub fn sink_config(&self, spool_dir: PathBuf) -> Result<BigQueryEventSinkConfig> {
         Ok(BigQueryEventSinkConfig {
-            warehouse: BigQueryConfig {
-                project,
-                dataset,
-                endpoint,
-                credentials,
-                location: self.bigquery_location.clone(),
-                page_size: None,
-            },
+            warehouse: self.warehouse_config()?,
             events_table: self.events_table.clone(),
             spool_dir,
             blobs: match self.blob_store.as_deref().map(str::trim) {

@@ -67,11 +67,7 @@ fn selected(only: &[String]) -> Result<Vec<&'static ViewDef>> {
 async fn apply(args: ViewsApplyArgs) -> Result<()> {
     let chosen = selected(&args.only)?;
     let settings = args.views.settings(&args.bigquery.events_table);
-    let config = args
-        .bigquery
-        .sink_config(std::env::temp_dir())
-        .context("gma views apply needs the BigQuery project and dataset")?
-        .warehouse;
+    let config = args.bigquery.warehouse_config()?;
     if args.dry_run {
         let prefix = config.table_prefix();
         for view in &chosen {

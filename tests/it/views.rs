@@ -117,9 +117,9 @@ fn views_list_names_every_view_in_dependency_order() {
     assert!(position("pr_cycle_time") < position("dora_lead_time"));
 }
 
-#[test]
-fn views_apply_dry_run_prints_ddl_and_refuses_unknown_views() {
-    let out = gma(&[
+/// `gma views apply --dry-run` for project `p`, dataset `d`, with `extra` flags.
+fn dry_run(extra: &[&str]) -> std::process::Output {
+    let args = [
         "views",
         "apply",
         "--dry-run",
@@ -127,9 +127,13 @@ fn views_apply_dry_run_prints_ddl_and_refuses_unknown_views() {
         "p",
         "--dataset",
         "d",
-        "--only",
-        "dora_lead_time",
-    ]);
+    ];
+    gma(&[&args[..], extra].concat())
+}
+
+#[test]
+fn views_apply_dry_run_prints_ddl_and_refuses_unknown_views() {
+    let out = dry_run(&["--only", "dora_lead_time"]);
     assert!(
         out.status.success(),
         "{}",
@@ -151,30 +155,10 @@ fn views_apply_dry_run_prints_ddl_and_refuses_unknown_views() {
     assert!(ddl.contains("IN UNNEST(['production', 'prod'])"), "{ddl}");
     assert!(!ddl.contains("${"), "a placeholder is left: {ddl}");
 
-    let out = gma(&[
-        "views",
-        "apply",
-        "--dry-run",
-        "--project",
-        "p",
-        "--dataset",
-        "d",
-        "--only",
-        "pulls",
-    ]);
+    let out = dry_run(&["--only", "pulls"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("gma views list"));
-    let out = gma(&[
-        "views",
-        "apply",
-        "--dry-run",
-        "--project",
-        "p",
-        "--dataset",
-        "d",
-        "--incident-label",
-        "it's",
-    ]);
+    let out = dry_run(&["--incident-label", "it's"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("incident label"));
 }
