@@ -62,25 +62,25 @@ resource "google_bigquery_dataset_iam_member" "data_editor" {
 }
 
 resource "google_storage_bucket_iam_member" "payloads_serve" {
-  bucket = google_storage_bucket.payloads.name
+  bucket = google_storage_bucket.bucket["payloads"].name
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.serve.email}"
 }
 
 resource "google_storage_bucket_iam_member" "payloads_retry" {
-  bucket = google_storage_bucket.payloads.name
+  bucket = google_storage_bucket.bucket["payloads"].name
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.retry.email}"
 }
 
 resource "google_storage_bucket_iam_member" "lock_retry" {
-  bucket = google_storage_bucket.lock.name
+  bucket = google_storage_bucket.bucket["lock"].name
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.retry.email}"
 }
 
 resource "google_storage_bucket_iam_member" "logs_leech" {
-  bucket = google_storage_bucket.logs.name
+  bucket = google_storage_bucket.bucket["logs"].name
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.leech.email}"
 }

@@ -109,7 +109,7 @@ locals {
   }
 
   serve_env = merge(local.common_env, {
-    GMA_BLOB_STORE = "gs://${google_storage_bucket.payloads.name}"
+    GMA_BLOB_STORE = "gs://${google_storage_bucket.bucket["payloads"].name}"
     # Cloud Run sends SIGTERM and kills the instance 10 s later: drain within that.
     GMA_SHUTDOWN_TIMEOUT_SECS = "8"
   })
@@ -118,7 +118,7 @@ locals {
     CHECKPOINT_TABLE_ID  = local.table_names["checkpoint"]
     GMA_FAILURE_TABLE_ID = local.table_names["failure_events"]
     # In fetch mode retry lands events itself, large payloads included.
-    GMA_BLOB_STORE         = "gs://${google_storage_bucket.payloads.name}"
+    GMA_BLOB_STORE         = "gs://${google_storage_bucket.bucket["payloads"].name}"
     GITHUB_APP_ID          = var.github_app_id
     GITHUB_API_URL         = var.github_api_url
     GMA_RETRY_HOOKS        = join(",", var.retry_hooks)
@@ -126,7 +126,7 @@ locals {
     GMA_RETRY_WINDOW       = local.retry_window
     GMA_RETRY_ALERT_MARGIN = var.retry_alert_margin
     JOB_TIMEOUT            = "${var.retry_max_duration_minutes}m"
-    GMA_LOCK_STORE         = "gs://${google_storage_bucket.lock.name}"
+    GMA_LOCK_STORE         = "gs://${google_storage_bucket.bucket["lock"].name}"
     LOCK_TTL               = var.retry_lock_ttl
   })
 
@@ -135,7 +135,7 @@ locals {
     GMA_WORKFLOW_LOGS_TABLE_ID = local.table_names["workflow_logs"]
     GITHUB_APP_ID              = var.github_app_id
     GITHUB_API_URL             = var.github_api_url
-    GMA_LOGS_STORE             = "gs://${google_storage_bucket.logs.name}"
+    GMA_LOGS_STORE             = "gs://${google_storage_bucket.bucket["logs"].name}"
     GMA_LEECH_CONCURRENCY      = tostring(var.leech_concurrency)
   })
 

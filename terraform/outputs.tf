@@ -31,9 +31,9 @@ output "views" {
 output "buckets" {
   description = "The buckets: logs (Actions logs archive), lock (retry lock), payloads (large webhook payloads)."
   value = {
-    logs     = google_storage_bucket.logs.name
-    lock     = google_storage_bucket.lock.name
-    payloads = google_storage_bucket.payloads.name
+    logs     = google_storage_bucket.bucket["logs"].name
+    lock     = google_storage_bucket.bucket["lock"].name
+    payloads = google_storage_bucket.bucket["payloads"].name
   }
 }
 

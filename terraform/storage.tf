@@ -19,9 +19,11 @@ locals {
   }
 }
 
-resource "google_storage_bucket" "logs" {
+resource "google_storage_bucket" "bucket" {
+  for_each = local.buckets
+
   project                     = var.project_id
-  name                        = local.buckets.logs.name
+  name                        = each.value.name
   location                    = var.bucket_location
   labels                      = var.labels
   uniform_bucket_level_access = true
@@ -29,57 +31,7 @@ resource "google_storage_bucket" "logs" {
   force_destroy               = false
 
   dynamic "lifecycle_rule" {
-    for_each = local.buckets.logs.rules
-    content {
-      condition {
-        age = lifecycle_rule.value.age_days
-      }
-      action {
-        type          = lifecycle_rule.value.action
-        storage_class = lifecycle_rule.value.action == "SetStorageClass" ? lifecycle_rule.value.storage_class : null
-      }
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_storage_bucket" "lock" {
-  project                     = var.project_id
-  name                        = local.buckets.lock.name
-  location                    = var.bucket_location
-  labels                      = var.labels
-  uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
-  force_destroy               = false
-
-  dynamic "lifecycle_rule" {
-    for_each = local.buckets.lock.rules
-    content {
-      condition {
-        age = lifecycle_rule.value.age_days
-      }
-      action {
-        type          = lifecycle_rule.value.action
-        storage_class = lifecycle_rule.value.action == "SetStorageClass" ? lifecycle_rule.value.storage_class : null
-      }
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_storage_bucket" "payloads" {
-  project                     = var.project_id
-  name                        = local.buckets.payloads.name
-  location                    = var.bucket_location
-  labels                      = var.labels
-  uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
-  force_destroy               = false
-
-  dynamic "lifecycle_rule" {
-    for_each = local.buckets.payloads.rules
+    for_each = each.value.rules
     content {
       condition {
         age = lifecycle_rule.value.age_days
