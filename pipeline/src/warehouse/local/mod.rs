@@ -52,7 +52,7 @@ use super::{
 };
 use crate::store::layout::{EVENTS_TABLE, Layout};
 use crate::store::{EventStore, StoreError};
-use crate::views::{self, ViewSettings};
+use crate::views::{self, ViewDef, ViewSettings};
 
 /// DataFusion over one data directory, implementing [`Warehouse`].
 pub struct LocalWarehouse {
@@ -125,8 +125,7 @@ impl LocalWarehouse {
     /// with the tables and views it names registered.
     async fn plan(&self, sql: &str, params: &Params) -> Result<DataFrame, WarehouseError> {
         let known = self.known_tables();
-        let (statement, used) = prepare(sql, params, &known)?;
-        let ctx = Self::session();
+        let (statement, mut used) = prepare(sql, params, &known)?;
         let views = match &used {
             Some(used) => views::with_dependencies(
                 used.iter()
@@ -135,26 +134,36 @@ impl LocalWarehouse {
             ),
             None => Vec::new(),
         };
+        // Parse the views first, so the tables they read are registered with the query's.
+        let mut parsed = Vec::with_capacity(views.len());
+        for view in views {
+            let view_error = |reason: String| WarehouseError::View {
+                view: view.name,
+                reason,
+            };
+            let sql = self
+                .views
+                .render(view)
+                .map_err(|e| view_error(e.to_string()))?;
+            let (statement, reads) = prepare(&sql, &Params::new(), &known)?;
+            if let (Some(used), Some(reads)) = (&mut used, reads) {
+                used.extend(reads);
+            }
+            parsed.push((view, sql, statement));
+        }
+        let ctx = Self::session();
         for table in known
             .iter()
-            .filter(|t| !views.is_empty() || used.as_ref().is_none_or(|used| used.contains(t.name)))
+            .filter(|t| used.as_ref().is_none_or(|used| used.contains(t.name)))
         {
             self.register(&ctx, table).await?;
         }
-        for view in views {
-            let sql = self.views.render(view).map_err(|e| WarehouseError::View {
-                view: view.name,
-                reason: e.to_string(),
-            })?;
-            let (statement, _) = prepare(&sql, &Params::new(), &known)?;
+        for (view, sql, statement) in parsed {
             let plan = ctx
                 .state()
                 .statement_to_plan(statement)
                 .await
-                .map_err(|e| WarehouseError::View {
-                    view: view.name,
-                    reason: e.to_string(),
-                })?;
+                .map_err(|e| view_error(view, e))?;
             ctx.register_table(view.name, Arc::new(ViewTable::new(plan, Some(sql))))?;
         }
         let plan = ctx.state().statement_to_plan(statement).await?;
@@ -204,6 +213,14 @@ impl LocalWarehouse {
             .try_collect::<Vec<_>>()
             .await?;
         Ok(())
+    }
+}
+
+/// The error of a view of `views/` that failed to render or plan.
+fn view_error(view: &ViewDef, error: impl std::fmt::Display) -> WarehouseError {
+    WarehouseError::View {
+        view: view.name,
+        reason: error.to_string(),
     }
 }
 
