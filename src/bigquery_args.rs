@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use gma_pipeline::blob::open_blob_store;
-use gma_pipeline::event_sink::bigquery::BigQueryEventSinkConfig;
+use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSinkConfig;
 use gma_pipeline::warehouse::bigquery::{BigQueryConfig, Credentials};
 
 use crate::cli::BigQueryArgs;

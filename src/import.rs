@@ -5,13 +5,13 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
-use gma_pipeline::flow::Shard;
-use gma_pipeline::import::{
+use gma_import::{
     ImportError, ImportOptions, ImportSummary, InputFile, discover, import_files,
     import_files_to_bigquery,
 };
-use gma_pipeline::store::{EventStore, StoreError, StoreOptions};
+use gma_pipeline::flow::Shard;
+use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
+use gma_store::{EventStore, StoreError, StoreOptions};
 
 use crate::cli::{ImportArgs, Sink};
 

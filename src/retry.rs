@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use gma_pipeline::blob::{BlobKey, open_blob_store};
-use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
 use gma_pipeline::lock::LockOptions;
 use gma_pipeline::sql;
-use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_pipeline::warehouse::Warehouse;
 use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
+use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
 use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_retry::job::RetryLock;
 use gma_retry::{RecoveryMode, RetryJob, RetryOptions, RetryOutcome, RetryTables};
+use gma_store::event_sink::EventSink;
+use gma_store::{EventStore, StoreOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{RetryArgs, RetryMode, Sink};

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
-use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::event_sink::bigquery::BigQueryEventSink;
-use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
+use gma_store::event_sink::EventSink;
+use gma_store::{EventStore, StoreOptions};
 
 use crate::cli::{ServeArgs, Sink};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::store::Spool;
+use gma_store::Spool;
+use gma_store::event_sink::EventSink;
 
 use crate::rejection::Rejection;
 use crate::secret::SignatureCheck;

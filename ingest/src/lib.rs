@@ -2,7 +2,7 @@
 //! event durably in the event store, answering 2xx only once it is safe.
 //!
 //! ```no_run
-//! # async fn run(store: std::sync::Arc<gma_pipeline::store::EventStore>) -> std::io::Result<()> {
+//! # async fn run(store: std::sync::Arc<gma_store::EventStore>) -> std::io::Result<()> {
 //! use gma_ingest::{IngestConfig, WebhookSecret, serve};
 //! let config = IngestConfig::new(vec![WebhookSecret::new("GITHUB_WEBHOOK_SECRET", "s3cret")]);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
@@ -33,7 +33,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use gma_pipeline::event_sink::EventSink;
+use gma_store::event_sink::EventSink;
 use prometheus_client::registry::Registry;
 use tower::limit::ConcurrencyLimitLayer;
 

@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gma_pipeline::event::PayloadError;
-use gma_pipeline::store::StoreError;
+use gma_store::StoreError;
+use gma_store::event::PayloadError;
 
 /// Seconds a client is asked to wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "5";

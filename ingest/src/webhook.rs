@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use gma_pipeline::event::{self, DeliveryHeaders, Event, Lifted, Payload};
-use gma_pipeline::store::{AppendOutcome, SpoolGuard, StoreError};
+use gma_store::event::{self, DeliveryHeaders, Event, Lifted, Payload};
+use gma_store::{AppendOutcome, SpoolGuard, StoreError};
 
 use crate::App;
 use crate::body::{BodyBytes, BodyLimits, ReadBody, read_body};

@@ -11,8 +11,8 @@ use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 use arrow::array::RecordBatch;
 use chrono::{TimeZone, Utc};
 
-use crate::event::{DeliveryHeaders, Event, Payload, lift};
-use crate::schema::EventBatchBuilder;
+use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_store::schema::EventBatchBuilder;
 
 /// A `push`-like event `id` received at `received_micros`, with `payload` lifted.
 pub(crate) fn event(id: &str, received_micros: i64, payload: &str) -> Event {

@@ -223,7 +223,7 @@ async fn concurrent_deliveries_share_fsyncs_and_a_graceful_stop_seals_them() {
     );
 
     app.stop().await;
-    let layout = gma_pipeline::store::Layout::new(&app.data);
+    let layout = gma_store::Layout::new(&app.data);
     assert_eq!(
         layout.list_segments().unwrap(),
         Vec::<u64>::new(),

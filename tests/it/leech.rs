@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use gma_pipeline::event::{DeliveryHeaders, Event};
-use gma_pipeline::store::{EventStore, StoreOptions};
+use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::{EventStore, StoreOptions};
 use gma_testkit::github::{FakeGitHub, Logs, logs_zip};
 use serde_json::json;
 

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use bytes::Bytes;
-use gma_pipeline::event::{DeliveryHeaders, Event};
-use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
+use gma_pipeline::warehouse::bigquery::event_sink::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::warehouse::{Params, Warehouse};
+use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::event_sink::EventSink;
 use gma_testkit::GmaServer;
 use gma_testkit::emulators::{gcs_bucket, gcs_object_names};
 use gma_testkit::github::{FakeGitHub, HookRef, NewDelivery};

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use gma_ingest::{IngestConfig, WebhookSecret};
-use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_pipeline::warehouse::{Params, Warehouse};
+use gma_store::{EventStore, StoreOptions};
 use serde_json::Value;
 use tokio::sync::oneshot;
 

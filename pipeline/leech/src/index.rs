@@ -18,6 +18,7 @@
 //! their output) cannot be read without seeking; such an archive fails with
 //! [`IndexError::Unsupported`].
 
+use gma_pipeline::error::Transient;
 use std::fmt;
 use std::io::{self, Read};
 
@@ -154,10 +155,9 @@ pub enum IndexError {
     },
 }
 
-impl IndexError {
-    /// Whether indexing the same stored archive again may succeed (the read failed, not the
-    /// archive).
-    pub fn is_retryable(&self) -> bool {
+impl Transient for IndexError {
+    /// Indexing the same stored archive again may succeed when the read failed, not the archive.
+    fn is_transient(&self) -> bool {
         matches!(self, Self::Read { .. })
     }
 }
@@ -929,7 +929,7 @@ mod tests {
         assert!(text.contains("CRC-32 mismatch"), "{text}");
         assert!(text.contains("in entry \"build/2_b.txt\""), "{text}");
         assert!(text.contains("broken"), "{text}");
-        assert!(!error.is_retryable());
+        assert!(!error.is_transient());
 
         // In deflated data every flipped byte is caught (bad stream, CRC or size).
         let deflated = sample_archive();
@@ -995,7 +995,7 @@ mod tests {
         }));
         let error = index_stream(stream_of(chunks)).await.unwrap_err();
         assert!(matches!(error, IndexError::Read { .. }), "{error:?}");
-        assert!(error.is_retryable());
+        assert!(error.is_transient());
         assert!(error.to_string().contains("memory://x/gone"), "{error}");
     }
 

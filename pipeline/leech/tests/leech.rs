@@ -10,12 +10,12 @@ use bytes::Bytes;
 use chrono::Utc;
 use gma_leech::{LeechJob, LeechOptions, LeechSummary, LeechTables};
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
-use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::flow::Shard;
 use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, RetryPolicy};
-use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_pipeline::warehouse::{Params, Warehouse};
+use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::{EventStore, StoreOptions};
 use gma_testkit::github::{FakeGitHub, Fault, Logs, Route, logs_zip};
 use serde_json::json;
 use tempfile::TempDir;
@@ -497,9 +497,11 @@ async fn follow_mode_archives_runs_as_their_events_land() {
 
 #[tokio::test]
 async fn runs_on_bigquery() {
-    use gma_pipeline::event_sink::EventSink;
-    use gma_pipeline::event_sink::bigquery::{BigQueryEventSink, BigQueryEventSinkConfig};
+    use gma_pipeline::warehouse::bigquery::event_sink::{
+        BigQueryEventSink, BigQueryEventSinkConfig,
+    };
     use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
+    use gma_store::event_sink::EventSink;
 
     let config = BigQueryConfig::new(
         gma_testkit::emulators::bigquery_project(),

@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use gma_pipeline::event::{DeliveryHeaders, Event};
 use gma_pipeline::github::DeliveryDetail;
+use gma_store::event::{DeliveryHeaders, Event};
 
 /// GitHub caps webhook payloads at 25 MB; ingest refuses larger bodies, and so does fetch.
 pub const MAX_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
@@ -45,7 +45,7 @@ pub enum FetchError {
         id: i64,
         /// What is wrong.
         #[source]
-        source: gma_pipeline::event::PayloadError,
+        source: gma_store::event::PayloadError,
     },
 }
 

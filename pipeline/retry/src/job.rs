@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use gma_pipeline::blob::{BlobKey, BlobStore};
-use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::flow::{
     CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, Retry, SplitSink, TableSink,
 };
@@ -15,6 +14,7 @@ use gma_pipeline::lock::{self, Acquired, LockOptions};
 use gma_pipeline::sql;
 use gma_pipeline::warehouse::ddl::TableLayout;
 use gma_pipeline::warehouse::{TableDef, Warehouse};
+use gma_store::event_sink::EventSink;
 use tokio_util::sync::CancellationToken;
 
 use crate::candidates::{self, Candidate, Verdict};

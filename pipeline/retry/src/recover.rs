@@ -1,13 +1,14 @@
 //! Recovering one failed event: GitHub redelivers it, or gma fetches and lands it.
 
+use gma_pipeline::error::Transient;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::flow::{DoFn, StepError};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError};
-use gma_pipeline::store::{AppendOutcome, StoreError};
+use gma_store::event_sink::EventSink;
+use gma_store::{AppendOutcome, StoreError};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -144,7 +145,7 @@ impl Recover {
         let group = &candidate.group;
         let id = group.newest_id();
         let github_failed = |error: GitHubError| {
-            if error.is_unavailable() {
+            if error.is_transient() {
                 Outcome::Stopped {
                     reason: error.to_string(),
                 }

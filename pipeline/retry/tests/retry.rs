@@ -9,17 +9,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
-use gma_pipeline::event::{DeliveryHeaders, Event};
-use gma_pipeline::event_sink::EventSink;
 use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, HookRef, RetryPolicy, Secret};
 use gma_pipeline::lock::LockOptions;
-use gma_pipeline::store::{EventStore, StoreOptions};
 use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_pipeline::warehouse::{
     BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError,
 };
 use gma_retry::job::RetryLock;
 use gma_retry::{RecoveryMode, RetryError, RetryJob, RetryOptions, RetryOutcome, RetryTables};
+use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::event_sink::EventSink;
+use gma_store::{EventStore, StoreOptions};
 use gma_testkit::github::{self as fake, FakeGitHub, Fault, NewDelivery, Route};
 use serde_json::json;
 use tempfile::TempDir;

@@ -4,6 +4,7 @@
 //! lost, conditional DELETE, and error messages. The conformance suite in `tests.rs` runs the
 //! same store against fake-gcs-server; this file only adds to it.
 
+use crate::error::Transient;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -377,7 +378,7 @@ async fn retries_throttling_and_server_errors() {
         "{err}"
     );
     assert!(err.to_string().contains("gs://bkt/p/a/b"), "{err}");
-    assert!(!err.is_retryable());
+    assert!(!err.is_transient());
     assert_eq!(srv.requests().len(), 1);
 }
 
@@ -392,7 +393,7 @@ async fn gives_up_after_max_attempts() {
         matches!(err, BlobError::Remote { status: 503, .. }),
         "{err:?}"
     );
-    assert!(err.is_retryable());
+    assert!(err.is_transient());
     assert_eq!(srv.requests().len(), 6);
 }
 

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `/abs/dir`, `./rel/dir`, `file:///abs/dir` | [`fs::LocalBlobStore`] |
 //! | `memory://` (or `memory://name`) | [`memory::MemoryBlobStore`] |
-//! | `gs://bucket` or `gs://bucket/prefix` | [`gcs::GcsBlobStore`] |
+//! | `gs://bucket` or `gs://bucket/prefix` | `gcs::GcsBlobStore` |
 //!
 //! Every key is checked by [`BlobKey::new`] before it reaches a store: `/`-separated segments,
 //! none empty, `.` or `..`, no leading `/`. Keys are relative to the store's root (the directory,
@@ -37,7 +37,7 @@
 //! `NotImplemented`; its objects also carry no generation. The stores here are small, share one
 //! meaning of generation across local, memory and GCS, and pass one conformance suite. The local
 //! store keeps plain files, so DataFusion still reads them through its own `LocalFileSystem`.
-//! The GCS store's choice is explained in [`gcs`].
+//! The GCS store's choice is explained in `gcs`.
 //!
 //! # Adding a store
 //!
@@ -46,12 +46,13 @@
 //! `conformance!` line).
 
 pub mod fs;
+#[cfg(feature = "gcs")]
 pub mod gcs;
 pub mod memory;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gcs"))]
 mod gcs_fault_tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "gcs"))]
 mod tests;
 
 use std::fmt;
@@ -308,15 +309,6 @@ pub enum BlobError {
 }
 
 impl BlobError {
-    /// Whether trying the same call again later may succeed (transient service trouble).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Remote { status, .. } => *status == 429 || *status == 408 || *status >= 500,
-            Self::Transport { .. } => true,
-            _ => false,
-        }
-    }
-
     /// Whether the error says the object does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
@@ -416,9 +408,31 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     ) -> Result<(), BlobError>;
 }
 
+/// Opens `gs://{rest}` (bucket, then an optional prefix).
+#[cfg(feature = "gcs")]
+fn open_gcs(
+    rest: &str,
+    _invalid: impl Fn(&str) -> BlobError,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let config = gcs::GcsConfig::from_env(bucket, prefix)?;
+    Ok(Arc::new(gcs::GcsBlobStore::new(config)?))
+}
+
+/// Refuses `gs://` locations in a build without Google Cloud Storage.
+#[cfg(not(feature = "gcs"))]
+fn open_gcs(
+    _rest: &str,
+    invalid: impl Fn(&str) -> BlobError,
+) -> Result<Arc<dyn BlobStore>, BlobError> {
+    Err(invalid(
+        "this gma was built without Google Cloud Storage (cargo feature `gcs`); rebuild with it, or use a local directory",
+    ))
+}
+
 /// Opens the blob store a location string names (see the table in the module docs).
 ///
-/// For `gs://` locations the endpoint and credentials come from [`gcs::GcsConfig::from_env`]:
+/// For `gs://` locations the endpoint and credentials come from `gcs::GcsConfig::from_env`:
 /// `STORAGE_EMULATOR_HOST` selects an emulator with anonymous access, otherwise Google's
 /// application default credentials are used.
 ///
@@ -433,9 +447,7 @@ pub fn open_blob_store(location: &str) -> Result<Arc<dyn BlobStore>, BlobError> 
         reason: reason.to_owned(),
     };
     if let Some(rest) = location.strip_prefix("gs://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let config = gcs::GcsConfig::from_env(bucket, prefix)?;
-        return Ok(Arc::new(gcs::GcsBlobStore::new(config)?));
+        return open_gcs(rest, invalid);
     }
     if let Some(name) = location.strip_prefix("memory://") {
         return Ok(Arc::new(memory::MemoryBlobStore::named(name)));

@@ -9,10 +9,10 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::*;
-use crate::store::{EventStore, StoreOptions};
 use crate::testing::event;
 use crate::warehouse::Warehouse;
 use crate::warehouse::local::LocalWarehouse;
+use gma_store::{EventStore, StoreOptions};
 
 /// The rows the test pipelines read.
 const EVENTS_BY_TIME: &str = "SELECT delivery_id, received FROM `${dataset}events`";
@@ -231,7 +231,7 @@ async fn the_same_pipeline_reads_the_same_rows_on_bigquery() {
     crate::testing::with_dataset(
         crate::testing::emulator_config("pipeline"),
         |bigquery| async move {
-            let mut builder = crate::schema::EventBatchBuilder::new();
+            let mut builder = gma_store::schema::EventBatchBuilder::new();
             for event in &events {
                 builder.append(event, "{}");
             }

@@ -69,16 +69,6 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
-    /// Whether GitHub itself is in trouble or limiting us (5xx, unreachable, rate limited): a
-    /// job should stop and let a later run go on, rather than try every other element.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Transport { .. } | Self::RateLimited { .. } => true,
-            Self::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
-    }
-
     /// The HTTP status GitHub answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {

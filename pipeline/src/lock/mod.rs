@@ -65,13 +65,14 @@
 //! Reads take the generation first ([`BlobStore::head`]), then the body: a body newer than the
 //! generation can only make a takeover fail its precondition, never succeed on stale data.
 //!
-//! Transient store errors ([`BlobError::is_retryable`]) are retried a few times with backoff,
+//! Transient store errors ([`crate::error::Transient::is_transient`]) are retried a few times with backoff,
 //! on top of the retries a store makes itself. When a write's answer is lost and the write did
 //! land, the next read finds this caller's own record and takes it as its own.
 
 #[cfg(test)]
 mod tests;
 
+use crate::error::Transient;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -360,7 +361,7 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(error) if error.is_retryable() && attempt < STORE_ATTEMPTS => {
+            Err(error) if error.is_transient() && attempt < STORE_ATTEMPTS => {
                 tracing::debug!(operation = what, key = %key, attempt, error = %error, ?wait, "Retrying a lock store call.");
                 tokio::time::sleep(wait).await;
                 wait = wait.saturating_mul(2);
@@ -423,7 +424,7 @@ pub async fn acquire(
             }
             Ok(CreateOutcome::AlreadyExists) => {}
             // The create may have landed; the read below tells.
-            Err(e) if e.is_retryable() => {}
+            Err(e) if e.is_transient() => {}
             Err(e) => return Err(target.error("create", e)),
         }
 
@@ -797,7 +798,7 @@ async fn renew_once(
                     "another process replaced or deleted the lock object".to_owned(),
                 );
             }
-            error if error.is_retryable() => {
+            error if error.is_transient() => {
                 tracing::debug!(key = %target.key, error = %error, ?wait, "Retrying the lock renewal.");
             }
             error => {

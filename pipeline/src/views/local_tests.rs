@@ -5,11 +5,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::event::Event;
-use crate::store::{EventStore, StoreOptions};
 use crate::testing::{events_batch, fixture_events};
 use crate::warehouse::local::LocalWarehouse;
 use crate::warehouse::{Params, Warehouse};
+use gma_store::event::Event;
+use gma_store::{EventStore, StoreOptions};
 
 /// A data directory holding `events`, and a warehouse over it.
 pub(crate) async fn local_with(

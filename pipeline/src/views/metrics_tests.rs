@@ -40,11 +40,11 @@ use serde_json::{Map, Value, json};
 
 use super::local_tests::{same_value, view_rows};
 use super::*;
-use crate::event::{DeliveryHeaders, Event, Payload, lift};
-use crate::store::{EventStore, StoreOptions};
 use crate::testing::{emulator_config, events_batch, with_dataset};
 use crate::warehouse::crosscheck_tests::rows;
 use crate::warehouse::local::LocalWarehouse;
+use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_store::{EventStore, StoreOptions};
 
 /// The metrics views of this scenario, with the latest-state view the DORA views build on.
 const METRICS_VIEWS: &[&str] = &[

@@ -428,8 +428,8 @@ async fn sql_files_give_the_same_rows_on_both_backends() {
     use arrow::datatypes::{Field, Schema, TimeUnit};
 
     use super::ParamValue;
-    use crate::schema::UTC;
     use crate::sql::{LATEST_WATERMARK, SOURCE_WINDOW, WATERMARKS};
+    use gma_store::schema::UTC;
 
     let remote = emulator("crosscheck_files");
     let dir = tempfile::tempdir().unwrap();

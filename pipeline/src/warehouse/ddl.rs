@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::dialect::BigQueryDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::{TableDef, WarehouseError};
-use crate::schema::UTC;
+use gma_store::schema::UTC;
 
 /// The type of one column, in BigQuery's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +224,7 @@ fn cluster_columns(create: &CreateTable) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::events_schema;
+    use gma_store::schema::events_schema;
 
     #[test]
     fn the_events_ddl_is_the_events_schema() {

@@ -12,6 +12,7 @@
 //! ([`crate::sql::resolve`]). Values reach SQL as named parameters (`@name`, [`Params`]), never
 //! spliced into the text by callers.
 
+#[cfg(feature = "bigquery")]
 pub mod bigquery;
 pub mod bigquery_functions;
 pub mod ddl;
@@ -182,7 +183,7 @@ pub trait Warehouse: Send + Sync {
 pub enum WarehouseError {
     /// Reading or writing the embedded store failed.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] gma_store::StoreError),
     /// The query failed to plan or run on DataFusion.
     #[error("{0}")]
     Query(#[from] datafusion::error::DataFusionError),

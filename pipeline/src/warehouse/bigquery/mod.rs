@@ -29,6 +29,7 @@
 mod auth;
 mod client;
 pub mod config;
+pub mod event_sink;
 mod rows;
 
 #[cfg(test)]

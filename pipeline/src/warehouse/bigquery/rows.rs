@@ -18,8 +18,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::schema::UTC;
 use crate::warehouse::{ParamValue, Params, WarehouseError};
+use gma_store::schema::UTC;
 
 /// One field of a BigQuery schema, as the REST API describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -462,9 +462,9 @@ mod tests {
 
     #[test]
     fn encodes_rows_for_insert_all() {
-        let mut builder = crate::schema::EventBatchBuilder::new();
-        let event = crate::event::Event {
-            headers: crate::event::DeliveryHeaders {
+        let mut builder = gma_store::schema::EventBatchBuilder::new();
+        let event = gma_store::event::Event {
+            headers: gma_store::event::DeliveryHeaders {
                 delivery_id: "d1".into(),
                 event: "push".into(),
                 signature: "sha256=00".into(),
@@ -474,7 +474,7 @@ mod tests {
             },
             received_micros: 1_767_225_600_123_456,
             lifted: Default::default(),
-            payload: crate::event::Payload::Inline(bytes::Bytes::from_static(b"{}")),
+            payload: gma_store::event::Payload::Inline(bytes::Bytes::from_static(b"{}")),
             payload_size: 2,
         };
         builder.append(&event, "{}");

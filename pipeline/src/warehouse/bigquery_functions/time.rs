@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 };
 
 use super::udf::function;
-use crate::schema::UTC;
+use gma_store::schema::UTC;
 
 /// BigQuery's TIMESTAMP type on DataFusion.
 pub fn timestamp_type() -> DataType {

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 
-use crate::event::{DeliveryHeaders, Event, Payload, lift};
-use crate::schema::events_schema;
 use crate::warehouse::WarehouseError;
+use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_store::schema::events_schema;
 
 /// The columns an append to `events` may carry: the events schema, with every column the store
 /// derives from the payload (the lifted ones, `payload_sha256`, `payload_size`) optional, as

@@ -14,8 +14,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 
 use super::parquet_table;
-use crate::schema::events_schema;
-use crate::store::{Layout, read_snapshot};
+use gma_store::schema::events_schema;
+use gma_store::{Layout, read_snapshot};
 
 /// The embedded store's events, read afresh at every scan.
 #[derive(Debug)]
@@ -82,8 +82,8 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::store::{EventStore, StoreOptions};
     use crate::testing::event;
+    use gma_store::{EventStore, StoreOptions};
 
     async fn count(ctx: &SessionContext) -> i64 {
         let batches = ctx

@@ -50,9 +50,9 @@ use super::ddl::TableLayout;
 use super::{
     BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions,
 };
-use crate::store::layout::{EVENTS_TABLE, Layout};
-use crate::store::{EventStore, StoreError};
 use crate::views::{self, ViewDef, ViewSettings};
+use gma_store::layout::{EVENTS_TABLE, Layout};
+use gma_store::{EventStore, StoreError};
 
 /// DataFusion over one data directory, implementing [`Warehouse`].
 pub struct LocalWarehouse {

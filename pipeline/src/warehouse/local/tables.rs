@@ -22,10 +22,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::store::StoreError;
-use crate::store::layout::fsync_dir;
 use crate::warehouse::WarehouseError;
 use crate::warehouse::ddl::TableLayout;
+use gma_store::StoreError;
+use gma_store::layout::fsync_dir;
 
 /// Microseconds per day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;

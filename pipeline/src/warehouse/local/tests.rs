@@ -9,10 +9,10 @@ use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
 
 use super::*;
-use crate::schema::{EventBatchBuilder, UTC};
 use crate::sql::{LATEST_WATERMARK, SOURCE_WINDOW, WATERMARKS};
-use crate::store::StoreOptions;
 use crate::warehouse::ParamValue;
+use gma_store::StoreOptions;
+use gma_store::schema::{EventBatchBuilder, UTC};
 
 fn text_cells(result: &QueryResult, column: usize) -> Vec<Option<String>> {
     let mut out = Vec::new();
@@ -487,8 +487,8 @@ fn event_batch(ids: &[&str]) -> RecordBatch {
     for id in ids {
         let payload =
             format!(r#"{{"action":"opened","repository":{{"full_name":"o/{id}","id":1}}}}"#);
-        let event = crate::event::Event {
-            headers: crate::event::DeliveryHeaders {
+        let event = gma_store::event::Event {
+            headers: gma_store::event::DeliveryHeaders {
                 delivery_id: (*id).to_owned(),
                 event: "issues".into(),
                 signature: "sha256=00".into(),
@@ -497,8 +497,8 @@ fn event_batch(ids: &[&str]) -> RecordBatch {
                 target_id: None,
             },
             received_micros: micros("2026-02-01T10:00:00Z"),
-            lifted: crate::event::Lifted::default(),
-            payload: crate::event::Payload::Inline(bytes::Bytes::from(payload.clone())),
+            lifted: gma_store::event::Lifted::default(),
+            payload: gma_store::event::Payload::Inline(bytes::Bytes::from(payload.clone())),
             payload_size: payload.len() as u64,
         };
         builder.append(&event, &payload);

@@ -1,4 +1,4 @@
-//! `gma import` as a pipeline on the [`flow`](crate::flow) framework:
+//! `gma import` as a pipeline on the [`flow`](gma_pipeline::flow) framework:
 //!
 //! ```text
 //! read (ChunkSource) ──chunks──▶ parse (ParseChunks ×workers, unordered) ──row groups──▶ store (StoreSink)
@@ -21,13 +21,13 @@ use super::files::InputFile;
 use super::process::{
     BadLine, LineCounts, ProcessContext, ProcessedChunk, parse_lines, process_chunk,
 };
-use crate::event::Event;
-use crate::event_sink::bigquery::BigQueryEventSink;
-use crate::flow::{
+use gma_pipeline::flow::{
     BoxError, DoFn, ParDo, Pipeline, PipelineOptions, Retry, RunSummary, Sink, Source, Sourced,
     StepError,
 };
-use crate::store::{BulkStats, BulkWriter, EventStore, RowGroupEncoder};
+use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
+use gma_store::event::Event;
+use gma_store::{BulkStats, BulkWriter, EventStore, RowGroupEncoder};
 
 /// How an import runs.
 #[derive(Debug, Clone)]

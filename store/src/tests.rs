@@ -8,8 +8,6 @@ use bytes::Bytes;
 
 use super::*;
 use crate::event::{DeliveryHeaders, Lifted};
-use crate::warehouse::local::LocalWarehouse;
-use crate::warehouse::{Params, Warehouse};
 
 fn event(id: &str, payload: &str) -> Event {
     Event {
@@ -32,25 +30,28 @@ async fn append(store: &EventStore, id: &str) -> AppendOutcome {
     store.append(&event(id, "{}")).await.unwrap()
 }
 
+/// Rows and distinct delivery ids a reader sees: the snapshot's Parquet files and log tail, read
+/// as the local warehouse reads them.
 async fn count(dir: &Path) -> (i64, i64) {
-    let warehouse = LocalWarehouse::open(dir).await.unwrap();
-    let result = warehouse
-        .query(
-            "SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS d FROM events",
-            &Params::new(),
-        )
-        .await
-        .unwrap();
-    let batch = &result.batches[0];
-    let get = |i: usize| {
-        batch
-            .column(i)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
+    let snapshot = read_snapshot(&Layout::new(dir)).unwrap();
+    let mut batches = snapshot.tail;
+    for path in &snapshot.parquet_files {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
-            .value(0)
-    };
-    (get(0), get(1))
+            .build()
+            .unwrap();
+        batches.extend(reader.map(Result::unwrap));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut rows = 0;
+    for batch in &batches {
+        let column = batch.column_by_name("delivery_id").unwrap();
+        let column = arrow::array::AsArray::as_string::<i32>(column);
+        rows += batch.num_rows() as i64;
+        ids.extend(column.iter().flatten().map(str::to_owned));
+    }
+    (rows, ids.len() as i64)
 }
 
 #[tokio::test]

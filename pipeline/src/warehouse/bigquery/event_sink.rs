@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::EventSink;
 use crate::blob::{BlobKey, BlobStore, stream_from_reader};
-use crate::event::{Event, Payload};
-use crate::schema::EventBatchBuilder;
-use crate::store::{AppendOutcome, Spool, SpoolGuard, StoreError};
 use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, InsertIds};
 use crate::warehouse::{TableDef, Warehouse, WarehouseError};
+use gma_store::EventSink;
+use gma_store::event::{Event, Payload};
+use gma_store::schema::EventBatchBuilder;
+use gma_store::{AppendOutcome, Spool, SpoolGuard, StoreError};
 
 /// Payloads larger than this (8 MiB) do not go into the row.
 pub const MAX_INLINE_PAYLOAD: u64 = 8 * 1024 * 1024;

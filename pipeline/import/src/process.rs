@@ -11,9 +11,9 @@ use bytes::Bytes;
 use super::ImportError;
 use super::chunks::Chunk;
 use super::line::{BadLineReason, parse_line};
-use crate::event::{DeliveryHeaders, Event, Payload, lift};
-use crate::schema::EventBatchBuilder;
-use crate::store::{EncodedRowGroup, EventStore, RowGroupEncoder};
+use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_store::schema::EventBatchBuilder;
+use gma_store::{EncodedRowGroup, EventStore, RowGroupEncoder};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -167,11 +167,11 @@ pub fn process_chunk(chunk: &Chunk, ctx: &ProcessContext) -> Result<ProcessedChu
         for &i in &rows {
             builder.append(&good[i].event, &good[i].payload);
         }
-        let batch = builder.finish().map_err(|e| {
-            crate::store::StoreError::arrow("building a batch of imported events", e)
-        })?;
+        let batch = builder
+            .finish()
+            .map_err(|e| gma_store::StoreError::arrow("building a batch of imported events", e))?;
         let part = reservation.split_off(rows);
-        let day = crate::store::day_of(day * MICROS_PER_DAY);
+        let day = gma_store::day_of(day * MICROS_PER_DAY);
         groups.push(ctx.encoder.encode(day, &batch, part)?);
     }
     Ok(ProcessedChunk {
@@ -207,9 +207,9 @@ fn parse_good(line: &[u8], now_micros: i64) -> Result<Good<'_>, BadLineReason> {
     })
 }
 
-fn payload_problem(error: &crate::event::PayloadError) -> String {
+fn payload_problem(error: &gma_store::event::PayloadError) -> String {
     match error {
-        crate::event::PayloadError::NotObject => "is JSON but not an object".into(),
+        gma_store::event::PayloadError::NotObject => "is JSON but not an object".into(),
         other => format!(
             "is not valid JSON: {}",
             other

@@ -195,7 +195,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::import::files::discover;
+    use crate::files::discover;
 
     fn chunks(files: &[PathBuf], size: usize) -> Vec<Chunk> {
         ChunkReader::new(discover(files).unwrap(), size)

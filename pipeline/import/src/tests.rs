@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::event::{DeliveryHeaders, Event, Lifted, Payload};
-use crate::store::{AppendOutcome, EventStore, StoreOptions};
-use crate::warehouse::local::LocalWarehouse;
-use crate::warehouse::{Params, Warehouse};
+use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::warehouse::{Params, Warehouse};
+use gma_store::event::{DeliveryHeaders, Event, Lifted, Payload};
+use gma_store::{AppendOutcome, EventStore, StoreOptions};
 
 const PUSH: &str = "{\"ref\":\"refs/heads/main\",\n  \"repository\":{\"full_name\":\"acme/widgets\",\"id\":99},\"sender\":{\"login\":\"octocat\",\"id\":1},\"note\":\"caf\u{e9} \\u00e9\"}";
 const ISSUES: &str = r#"{"action":"opened","installation":{"id":7},"organization":{"login":"acme","id":42},"repository":{"full_name":"acme/widgets","id":99},"sender":{"login":"octocat","id":1}}"#;
@@ -339,12 +339,12 @@ async fn dedupes_within_the_import_across_runs_and_against_appended_events() {
 async fn an_unfinished_load_gives_its_ids_back() {
     let tmp = tempfile::tempdir().unwrap();
     let store = open(tmp.path());
-    let encoder = crate::store::RowGroupEncoder::new().unwrap();
+    let encoder = gma_store::RowGroupEncoder::new().unwrap();
     let store2 = std::sync::Arc::clone(&store);
     tokio::task::spawn_blocking(move || {
         let reservation = store2.reserve_blocking(&["x", "y", "x"]).unwrap();
         assert!(reservation.is_new(0) && reservation.is_new(1) && !reservation.is_new(2));
-        let mut builder = crate::schema::EventBatchBuilder::new();
+        let mut builder = gma_store::schema::EventBatchBuilder::new();
         for id in ["x", "y"] {
             builder.append(&ping(id), "{}");
         }
@@ -352,7 +352,7 @@ async fn an_unfinished_load_gives_its_ids_back() {
         let group = encoder
             .encode("2026-01-01".into(), &batch, reservation)
             .unwrap();
-        let mut writer = crate::store::BulkWriter::new(std::sync::Arc::clone(&store2));
+        let mut writer = gma_store::BulkWriter::new(std::sync::Arc::clone(&store2));
         writer.write(group).unwrap();
         let day = store2.layout().day_dir("events", "2026-01-01");
         assert_eq!(

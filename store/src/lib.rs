@@ -1,4 +1,12 @@
-//! The embedded event store: gma's default warehouse, a folder on one machine.
+//! gma's embedded event store: a webhook delivery as gma keeps it, and the folder on one machine
+//! that keeps it durably. The webhook server (`gma-ingest`) needs nothing else, so this crate
+//! builds neither DataFusion nor an HTTP client.
+//!
+//! - [`event`]: a webhook delivery as gma stores it, with the columns lifted from its payload;
+//! - [`schema`]: the events table's Arrow schema and a batch builder for it;
+//! - [`event_sink`]: where the webhook server lands events ([`EventSink`]); the store is one,
+//!   BigQuery (in `gma-pipeline`) another;
+//! - the store itself, [`EventStore`]:
 //!
 //! ```text
 //!  append ──▶ bounded queue ──▶ writer thread ──write+fdatasync──▶ wal/NNN.wal ──▶ 2xx
@@ -16,6 +24,12 @@
 //! - **One writer.** A lock file keeps a second process from writing the same folder.
 //! - **Bulk loads skip the log.** [`bulk`] writes imported rows straight to Parquet files,
 //!   deduplicated through the same index.
+
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod event_sink;
+pub mod schema;
 
 pub mod bulk;
 mod compactor;
@@ -41,7 +55,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 pub use bulk::{BulkStats, BulkWriter, EncodedRowGroup, Reservation, RowGroupEncoder};
-pub(crate) use compactor::day_of;
+pub use compactor::day_of;
+pub use event_sink::EventSink;
 pub use layout::Layout;
 pub use metrics::StoreMetrics;
 pub use snapshot::{Snapshot, read_snapshot};
@@ -115,24 +130,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    /// An I/O error while doing `context`.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
         }
     }
 
-    pub(crate) fn parquet(
-        context: impl Into<String>,
-        source: parquet::errors::ParquetError,
-    ) -> Self {
+    /// A Parquet error while doing `context`.
+    pub fn parquet(context: impl Into<String>, source: parquet::errors::ParquetError) -> Self {
         Self::Parquet {
             context: context.into(),
             source,
         }
     }
 
-    pub(crate) fn arrow(context: impl Into<String>, source: arrow::error::ArrowError) -> Self {
+    /// An Arrow error while doing `context`.
+    pub fn arrow(context: impl Into<String>, source: arrow::error::ArrowError) -> Self {
         Self::Arrow {
             context: context.into(),
             source,

@@ -149,7 +149,7 @@ fn drain(
 }
 
 /// The UTC day (`YYYY-MM-DD`) of a timestamp in microseconds.
-pub(crate) fn day_of(micros: i64) -> String {
+pub fn day_of(micros: i64) -> String {
     DateTime::from_timestamp_micros(micros)
         .unwrap_or_default()
         .format("%Y-%m-%d")

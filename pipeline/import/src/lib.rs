@@ -10,7 +10,7 @@
 //! - Lines are parsed where they are ([`line`]); a bad line is counted and reported with its
 //!   file and line number, and the rest imports.
 //! - Delivery ids are deduplicated against the store and within the import by the store's
-//!   writer thread ([`EventStore::reserve`](crate::store::EventStore::reserve)), so importing
+//!   writer thread ([`EventStore::reserve`](gma_store::EventStore::reserve)), so importing
 //!   the same files twice stores nothing the second time.
 //! - Rows skip the write-ahead log: they are encoded into Parquet row groups in parallel and
 //!   written as day-partitioned files beside the compactor's.
@@ -30,7 +30,7 @@ pub use line::{BadLineReason, ParsedLine, parse_line};
 pub use process::{BadLine, LineCounts, ProcessContext, ProcessedChunk, process_chunk};
 pub use run::{ImportOptions, ImportSummary, import_files, import_files_to_bigquery};
 
-use crate::store::StoreError;
+use gma_store::StoreError;
 
 /// Why an import stopped. Bad lines do not stop it; they are counted in the summary.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ pub enum ImportError {
     Store(#[from] StoreError),
     /// A stage of the import pipeline stopped the run (an unreadable file, a failed write).
     #[error(transparent)]
-    Pipeline(#[from] crate::flow::FlowError),
+    Pipeline(#[from] gma_pipeline::flow::FlowError),
     /// Chunks of input could not be processed; their lines were not imported.
     #[error(
         "{failed} chunk(s) of input could not be imported (first: {first}); run the import again, lines already imported are skipped"

@@ -1,18 +1,16 @@
 //! Where the webhook server lands events: the embedded [`EventStore`] (the default) or BigQuery
-//! ([`bigquery::BigQueryEventSink`]).
+//! (`gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink`).
 //!
 //! One rule for every sink: [`EventSink::land`] returns only once the event is durable (fsynced
 //! locally, acknowledged by BigQuery remotely), so the server answers 2xx only then; and a
 //! redelivery of a stored event (same delivery id) must not be stored twice where the sink can
 //! prevent it.
 
-pub mod bigquery;
-
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 
 use crate::event::Event;
-use crate::store::{AppendOutcome, EventStore, Spool, SpoolGuard, StoreError};
+use crate::{AppendOutcome, EventStore, Spool, SpoolGuard, StoreError};
 
 /// A destination for webhook events. Shared by every request (`Arc<dyn EventSink>`).
 #[async_trait]

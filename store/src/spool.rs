@@ -49,7 +49,7 @@ impl Drop for SpoolGuard {
 
 impl Spool {
     /// Creates a new spool file in `dir`.
-    pub(crate) async fn create(dir: &Path) -> std::io::Result<Self> {
+    pub async fn create(dir: &Path) -> std::io::Result<Self> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())

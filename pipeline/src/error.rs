@@ -1,0 +1,76 @@
+//! One vocabulary for failures shared by the framework and every connector: a failure is
+//! **transient** (the same call may succeed later: a timeout, a 5xx, a 429, a store that
+//! cannot write for now) or **permanent** (only different input or configuration fixes it: a
+//! 404, a refused credential, a broken archive).
+//!
+//! Connectors retry transient failures themselves where that is cheap (the GitHub and BigQuery
+//! clients back off on 429 and 5xx); what reaches a job after that tells it whether to stop
+//! and let a later run go on ([`Transient::is_transient`]) or to record the element as failed.
+
+use crate::blob::BlobError;
+use crate::github::GitHubError;
+use crate::warehouse::WarehouseError;
+use gma_store::StoreError;
+
+/// Whether a failure may pass if the same operation is tried again later.
+pub trait Transient {
+    /// True when trying again later may succeed; false when only a change of input or
+    /// configuration will.
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for BlobError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Remote { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl Transient for GitHubError {
+    /// GitHub itself is in trouble or limiting us (5xx, unreachable, rate limited).
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::RateLimited { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Closed)
+    }
+}
+
+impl Transient for WarehouseError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_unavailability_is_transient_and_damage_is_not() {
+        let unavailable = StoreError::Unavailable {
+            reason: "disk full".into(),
+        };
+        assert!(unavailable.is_transient());
+        assert!(WarehouseError::Store(unavailable).is_transient());
+        let corrupt = StoreError::Corrupt {
+            path: "wal/1.wal".into(),
+            reason: "bad checksum".into(),
+        };
+        assert!(!corrupt.is_transient());
+        assert!(!WarehouseError::StatementCount(2).is_transient());
+    }
+}
