@@ -86,7 +86,7 @@ async fn apply(args: ViewsApplyArgs) -> Result<()> {
         .ensure_table(&events)
         .await
         .with_context(|| format!("creating the events table {events}"))?;
-    settings.apply(&warehouse, &chosen).await.context(
+    warehouse.create_views(&settings, &chosen).await.context(
         "applying the views (those before the failed one are in place; run it again once fixed)",
     )?;
     println!(

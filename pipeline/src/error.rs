@@ -7,9 +7,6 @@
 //! clients back off on 429 and 5xx); what reaches a job after that tells it whether to stop
 //! and let a later run go on ([`Transient::is_transient`]) or to record the element as failed.
 
-use crate::blob::BlobError;
-use crate::github::GitHubError;
-use crate::warehouse::WarehouseError;
 use gma_store::StoreError;
 
 /// Whether a failure may pass if the same operation is tried again later.
@@ -19,45 +16,16 @@ pub trait Transient {
     fn is_transient(&self) -> bool;
 }
 
-impl Transient for BlobError {
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Remote { status, .. } => *status == 429 || *status == 408 || *status >= 500,
-            Self::Transport { .. } => true,
-            _ => false,
-        }
-    }
-}
-
-impl Transient for GitHubError {
-    /// GitHub itself is in trouble or limiting us (5xx, unreachable, rate limited).
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Transport { .. } | Self::RateLimited { .. } => true,
-            Self::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
-    }
-}
-
 impl Transient for StoreError {
     fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Closed)
     }
 }
 
-impl Transient for WarehouseError {
-    fn is_transient(&self) -> bool {
-        match self {
-            Self::Store(error) => error.is_transient(),
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::warehouse::WarehouseError;
 
     #[test]
     fn store_unavailability_is_transient_and_damage_is_not() {

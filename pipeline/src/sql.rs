@@ -3,7 +3,53 @@
 //! SQL is data: it lives in `.sql` files in BigQuery's dialect and reaches Rust only through
 //! this module, so a reader finds every statement gma runs in one place.
 
-use crate::warehouse::TableDef;
+use std::fmt;
+
+/// A table gma owns: its name and its DDL in `sql/` (BigQuery dialect, `${dataset}` placeholder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// The table's name, without dataset.
+    pub name: &'static str,
+    /// `CREATE TABLE IF NOT EXISTS ...` in BigQuery's dialect.
+    pub ddl: &'static str,
+}
+
+impl TableDef {
+    /// The same table under a configured name (e.g. GMA's `EVENTS_TABLE_ID`). The name is
+    /// configuration, set once per process, so it is kept for the process's life.
+    ///
+    /// # Errors
+    /// [`BadTableName`] when `name` is not a plain table name.
+    pub fn renamed(self, name: &str) -> Result<TableDef, BadTableName> {
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(BadTableName {
+                table: self.name,
+                name: name.to_owned(),
+            });
+        }
+        Ok(TableDef {
+            name: Box::leak(name.to_owned().into_boxed_str()),
+            ddl: self.ddl,
+        })
+    }
+}
+
+impl fmt::Display for TableDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// A configured name for one of gma's tables that is not a plain table name.
+#[derive(Debug, thiserror::Error)]
+#[error("table {name}: a name for the {table} table must be letters, digits and underscores")]
+pub struct BadTableName {
+    /// The table's own name (`events`, `checkpoint`, ...).
+    pub table: &'static str,
+    /// The name configured for it.
+    pub name: String,
+}
 
 /// DDL of the `events` table: GMA's columns plus the ones gma lifts at ingest.
 pub const EVENTS_DDL: &str = include_str!("../../sql/events.sql");

@@ -14,8 +14,6 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::warehouse::{Params, Warehouse, WarehouseError};
-
 /// Where a view sits in the dependency order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Layer {
@@ -263,30 +261,6 @@ impl ViewSettings {
             &[("view", view.name), ("query", query.trim_end())],
         ))
     }
-
-    /// Creates or replaces `views` in `warehouse`, in the order given (give them in [`VIEWS`]
-    /// order, as [`with_dependencies`] returns them), each in one statement.
-    ///
-    /// # Errors
-    /// [`ViewError::Apply`] naming the first view that failed; the views before it are in
-    /// place and the rest untouched, so running it again after a fix completes the set.
-    pub async fn apply(
-        &self,
-        warehouse: &dyn Warehouse,
-        views: &[&ViewDef],
-    ) -> Result<(), ViewError> {
-        for view in views {
-            let ddl = self.create_statement(view)?;
-            warehouse
-                .query(&ddl, &Params::new())
-                .await
-                .map_err(|source| ViewError::Apply {
-                    view: view.name,
-                    source,
-                })?;
-        }
-        Ok(())
-    }
 }
 
 /// `['a', 'b']`: lowercased values as a BigQuery array literal of strings.
@@ -310,15 +284,6 @@ fn array_literal(setting: &'static str, values: &[String]) -> Result<String, Vie
 /// Why a view could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
-    /// Creating a view failed.
-    #[error("creating the view {view}: {source}")]
-    Apply {
-        /// The view.
-        view: &'static str,
-        /// What the warehouse said.
-        #[source]
-        source: WarehouseError,
-    },
     /// A setting's value cannot be written into a view.
     #[error("the {setting} setting: {reason}")]
     Setting {

@@ -308,6 +308,16 @@ pub enum BlobError {
     },
 }
 
+impl crate::error::Transient for BlobError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Remote { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            Self::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl BlobError {
     /// Whether the error says the object does not exist.
     pub fn is_not_found(&self) -> bool {

@@ -68,6 +68,17 @@ pub enum GitHubError {
     },
 }
 
+impl crate::error::Transient for GitHubError {
+    /// GitHub itself is in trouble or limiting us (5xx, unreachable, rate limited).
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::RateLimited { .. } => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
 impl GitHubError {
     /// The HTTP status GitHub answered with, if it answered.
     pub fn status(&self) -> Option<u16> {

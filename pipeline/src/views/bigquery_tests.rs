@@ -4,6 +4,7 @@
 use super::local_tests::local_with;
 use super::*;
 use crate::testing::{emulator_config, events_batch, fixture_events, with_dataset};
+use crate::warehouse::Warehouse;
 use crate::warehouse::crosscheck_tests::rows;
 
 #[tokio::test]
@@ -22,8 +23,8 @@ async fn every_view_gives_the_same_rows_on_bigquery_and_datafusion() {
             .await
             .unwrap();
         let settings = ViewSettings::default();
-        settings
-            .apply(&bigquery, &VIEWS.iter().collect::<Vec<_>>())
+        bigquery
+            .create_views(&settings, &VIEWS.iter().collect::<Vec<_>>())
             .await
             .unwrap();
         let mut differ = Vec::new();

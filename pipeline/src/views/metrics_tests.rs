@@ -41,6 +41,7 @@ use serde_json::{Map, Value, json};
 use super::local_tests::{same_value, view_rows};
 use super::*;
 use crate::testing::{emulator_config, events_batch, with_dataset};
+use crate::warehouse::Warehouse;
 use crate::warehouse::crosscheck_tests::rows;
 use crate::warehouse::local::LocalWarehouse;
 use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
@@ -1640,7 +1641,7 @@ async fn assert_same_rows_on_bigquery(test: &str, settings: ViewSettings) {
             .await
             .unwrap();
         let views = with_dependencies(METRICS_VIEWS.iter().filter_map(|name| find(name)));
-        settings.apply(&bigquery, &views).await.unwrap();
+        bigquery.create_views(&settings, &views).await.unwrap();
         let mut differ = Vec::new();
         for view in METRICS_VIEWS {
             let sql = format!("SELECT * FROM `${{dataset}}{view}`");

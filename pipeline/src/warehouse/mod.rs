@@ -18,10 +18,10 @@ pub mod bigquery_functions;
 pub mod ddl;
 pub mod local;
 
+pub use crate::sql::TableDef;
+
 #[cfg(test)]
 pub(crate) mod crosscheck_tests;
-
-use std::fmt;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -108,45 +108,6 @@ impl Params {
     }
 }
 
-/// A table gma owns: its name and its DDL in `sql/` (BigQuery dialect, `${dataset}` placeholder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableDef {
-    /// The table's name, without dataset.
-    pub name: &'static str,
-    /// `CREATE TABLE IF NOT EXISTS ...` in BigQuery's dialect.
-    pub ddl: &'static str,
-}
-
-impl TableDef {
-    /// The same table under a configured name (e.g. GMA's `EVENTS_TABLE_ID`). The name is
-    /// configuration, set once per process, so it is kept for the process's life.
-    ///
-    /// # Errors
-    /// [`WarehouseError::Ddl`] when `name` is not a plain table name.
-    pub fn renamed(self, name: &str) -> Result<TableDef, WarehouseError> {
-        let name = name.trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(WarehouseError::Ddl {
-                table: name.to_owned(),
-                reason: format!(
-                    "a name for the {} table must be letters, digits and underscores",
-                    self.name
-                ),
-            });
-        }
-        Ok(TableDef {
-            name: Box::leak(name.to_owned().into_boxed_str()),
-            ddl: self.ddl,
-        })
-    }
-}
-
-impl fmt::Display for TableDef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
-    }
-}
-
 /// One backend of SQL tables: runs BigQuery-dialect queries and appends rows.
 ///
 /// Implementations are shared by pipeline stages (`Arc<dyn Warehouse>`), so every method takes
@@ -176,6 +137,30 @@ pub trait Warehouse: Send + Sync {
     /// Appending the same rows twice (a retry after an unknown outcome) must not store them
     /// twice where the backend can prevent it: BigQuery gets a stable `insertId` per row.
     async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError>;
+
+    /// Creates or replaces `views` with `settings`, in the order given (give them in
+    /// [`VIEWS`](crate::views::VIEWS) order, as [`with_dependencies`](crate::views::with_dependencies)
+    /// returns them), each in one statement.
+    ///
+    /// # Errors
+    /// [`WarehouseError::CreateView`] naming the first view that failed; the views before it
+    /// are in place and the rest untouched, so running it again after a fix completes the set.
+    async fn create_views(
+        &self,
+        settings: &crate::views::ViewSettings,
+        views: &[&crate::views::ViewDef],
+    ) -> Result<(), WarehouseError> {
+        for view in views {
+            let ddl = settings.create_statement(view)?;
+            self.query(&ddl, &Params::new()).await.map_err(|source| {
+                WarehouseError::CreateView {
+                    view: view.name,
+                    source: Box::new(source),
+                }
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Errors of running SQL or writing rows, on either backend.
@@ -229,6 +214,22 @@ pub enum WarehouseError {
     /// The backend cannot do this; the message says what to do instead.
     #[error("{0}")]
     Unsupported(String),
+    /// A configured table name is not a plain table name.
+    #[error(transparent)]
+    TableName(#[from] crate::sql::BadTableName),
+    /// A view could not be rendered with the deployment's settings.
+    #[error(transparent)]
+    ViewSettings(#[from] crate::views::ViewError),
+    /// Creating a view failed; the views before it are in place and the rest untouched, so
+    /// running it again after a fix completes the set.
+    #[error("creating the view {view}")]
+    CreateView {
+        /// The view.
+        view: &'static str,
+        /// What the warehouse said.
+        #[source]
+        source: Box<WarehouseError>,
+    },
     /// Some rows of an append were refused; none of them is stored.
     #[error("{table}: {count} rows refused, first: {first}")]
     RowsRefused {
@@ -239,4 +240,12 @@ pub enum WarehouseError {
         /// The first refusal's reason.
         first: String,
     },
+}
+impl crate::error::Transient for WarehouseError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(error) => crate::error::Transient::is_transient(error),
+            _ => false,
+        }
+    }
 }
