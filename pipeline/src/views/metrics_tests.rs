@@ -33,9 +33,13 @@
 //! - acme/widgets (id 99) is renamed acme/gizmos on day 2 at 11:00: every event received from
 //!   then on names it so; views keyed by repository keep one row per repository id.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::local_tests::{same_value, view_rows};
@@ -1016,9 +1020,61 @@ fn sev1_and_live() -> ViewSettings {
     }
 }
 
+/// The folder of the scenario's data: `testdata/views/metrics`.
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/views/metrics")
+}
+
+/// One line of `events.ndjson`: a delivery's headers, when it was received and its payload,
+/// kept byte for byte.
+#[derive(Deserialize)]
+struct Delivery<'a> {
+    delivery_id: String,
+    event: String,
+    received_at: String,
+    signature: String,
+    hook_id: Option<i64>,
+    target_type: Option<String>,
+    target_id: Option<i64>,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+/// The scenario's events, in the file's order, with their payloads.
+fn scenario_events() -> (Vec<Event>, Vec<String>) {
+    let path = testdata().join("events.ndjson");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let at = || format!("{}:{}", path.display(), i + 1);
+            let delivery: Delivery =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", at()));
+            let received_micros = DateTime::parse_from_rfc3339(&delivery.received_at)
+                .unwrap_or_else(|e| panic!("{}: received_at: {e}", at()))
+                .timestamp_micros();
+            let payload = delivery.payload.get().to_owned();
+            let headers = DeliveryHeaders {
+                delivery_id: delivery.delivery_id,
+                event: delivery.event,
+                signature: delivery.signature,
+                hook_id: delivery.hook_id,
+                target_type: delivery.target_type,
+                target_id: delivery.target_id,
+            };
+            let event = Event::inline(headers, received_micros, Bytes::from(payload.clone()))
+                .unwrap_or_else(|e| panic!("{}: {e}", at()));
+            (event, payload)
+        })
+        .unzip()
+}
+
 /// A local warehouse over the scenario with `settings`.
 async fn local_scenario(settings: ViewSettings) -> (tempfile::TempDir, LocalWarehouse, Scenario) {
-    let s = scenario();
+    let (events, payloads) = scenario_events();
+    let s = Scenario { events, payloads };
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
     let warehouse = LocalWarehouse::with_event_store(store)
@@ -1670,4 +1726,23 @@ async fn metrics_views_give_the_same_rows_on_bigquery_and_datafusion() {
 #[tokio::test]
 async fn metrics_views_with_settings_give_the_same_rows_on_bigquery_and_datafusion() {
     assert_same_rows_on_bigquery("metrics_settings", sev1_and_live()).await;
+}
+
+/// The file the builder's events were dumped to holds exactly those events.
+#[test]
+fn the_events_file_holds_the_builders_events() {
+    let s = scenario();
+    let (events, payloads) = scenario_events();
+    assert_eq!(events.len(), s.events.len());
+    for (i, (file, built)) in events.iter().zip(&s.events).enumerate() {
+        assert_eq!(file.headers, built.headers, "event {i}");
+        assert_eq!(file.received_micros, built.received_micros, "event {i}");
+        assert_eq!(file.lifted, built.lifted, "event {i}");
+        assert_eq!(file.payload_size, built.payload_size, "event {i}");
+        assert_eq!(payloads[i], s.payloads[i], "event {i}");
+        match (&file.payload, &built.payload) {
+            (Payload::Inline(a), Payload::Inline(b)) => assert_eq!(a, b, "event {i}"),
+            _ => panic!("event {i}: not inline"),
+        }
+    }
 }
