@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gma_pipeline::event_sink::EventSink;
-use gma_pipeline::flow::{DoFn, StepError};
+use gma_pipeline::flow::{BoxError, DoFn};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError};
 use gma_pipeline::store::{AppendOutcome, StoreError};
 use serde::Serialize;
@@ -199,12 +199,12 @@ impl DoFn for Recover {
     type In = Candidate;
     type Out = Recovery;
 
-    async fn process(&self, candidate: &Candidate) -> Result<Vec<Recovery>, StepError> {
+    async fn process(&self, candidate: Candidate) -> Result<Vec<Recovery>, BoxError> {
         let outcome = if self.stop.is_cancelled() {
             Outcome::NotStarted
         } else {
-            match self.auth(candidate) {
-                Some(auth) => self.recover(candidate, auth).await,
+            match self.auth(&candidate) {
+                Some(auth) => self.recover(&candidate, auth).await,
                 None => Outcome::Failed {
                     reason: format!("no credentials for hook {}", candidate.group.hook),
                 },
@@ -214,10 +214,7 @@ impl DoFn for Recover {
             tracing::error!(guid = %candidate.group.guid, %reason, "recovery stopped");
             self.stop.cancel();
         }
-        Ok(vec![Recovery {
-            candidate: candidate.clone(),
-            outcome,
-        }])
+        Ok(vec![Recovery { candidate, outcome }])
     }
 
     fn describe(&self, candidate: &Candidate) -> String {
