@@ -22,8 +22,7 @@ use super::process::{
     BadLine, LineCounts, ProcessContext, ProcessedChunk, parse_lines, process_chunk,
 };
 use gma_pipeline::flow::{
-    BoxError, DoFn, ParDo, Pipeline, PipelineOptions, Retry, RunSummary, Sink, Source, Sourced,
-    StepError,
+    BoxError, DoFn, ParDo, Pipeline, PipelineOptions, RunSummary, Sink, Source, Sourced,
 };
 use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
 use gma_store::event::Event;
@@ -96,8 +95,7 @@ pub async fn import_files(
         .apply(
             ParDo::new("parse", ParseChunks { ctx })
                 .concurrency(workers)
-                .ordered(false)
-                .retry(Retry::NONE),
+                .ordered(false),
         )
         .write(
             "store",
@@ -133,8 +131,7 @@ pub async fn import_files_to_bigquery(
         .apply(
             ParDo::new("parse", parse)
                 .concurrency(workers)
-                .ordered(false)
-                .retry(Retry::NONE),
+                .ordered(false),
         )
         .write(
             "bigquery",
@@ -278,27 +275,18 @@ struct ParseChunks {
 #[async_trait]
 impl DoFn for ParseChunks {
     type In = Chunk;
-    type Out = Encoded;
+    type Out = ProcessedChunk;
 
-    async fn process(&self, chunk: &Chunk) -> Result<Vec<Encoded>, StepError> {
+    async fn process(&self, chunk: Chunk) -> Result<Vec<ProcessedChunk>, BoxError> {
         let ctx = self.ctx.clone();
-        // A cheap clone: the lines are shared.
-        let chunk = chunk.clone();
-        let processed = tokio::task::spawn_blocking(move || process_chunk(&chunk, &ctx))
-            .await
-            .map_err(StepError::permanent)?
-            .map_err(StepError::permanent)?;
-        Ok(vec![Encoded(Mutex::new(processed))])
+        let processed = tokio::task::spawn_blocking(move || process_chunk(&chunk, &ctx)).await??;
+        Ok(vec![processed])
     }
 
     fn describe(&self, chunk: &Chunk) -> String {
         format!("{}:{}", chunk.path.display(), chunk.first_line)
     }
 }
-
-/// A processed chunk on its way to the sink. The framework's elements are `Sync`; encoded
-/// Parquet column chunks are only `Send`, so the sink takes them out of a mutex.
-struct Encoded(Mutex<ProcessedChunk>);
 
 /// The sink: row groups into the store's day files ([`BulkWriter`]), on a blocking thread.
 /// The rows are durable when the sink closes (a file is fsynced and renamed when it is full or
@@ -314,8 +302,8 @@ fn closed() -> BoxError {
 }
 
 #[async_trait]
-impl Sink<Encoded> for StoreSink {
-    async fn write(&mut self, items: Vec<Encoded>) -> Result<(), BoxError> {
+impl Sink<ProcessedChunk> for StoreSink {
+    async fn write(&mut self, items: Vec<ProcessedChunk>) -> Result<(), BoxError> {
         let mut writer = self.writer.take().ok_or_else(closed)?;
         let tally = Arc::clone(&self.tally);
         let (writer, result) = tokio::task::spawn_blocking(move || {
@@ -340,13 +328,10 @@ impl Sink<Encoded> for StoreSink {
 
 fn write_chunks(
     writer: &mut BulkWriter,
-    items: Vec<Encoded>,
+    items: Vec<ProcessedChunk>,
     tally: &Mutex<Tally>,
 ) -> Result<(), ImportError> {
-    for Encoded(processed) in items {
-        let processed = processed
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for processed in items {
         for group in processed.groups {
             writer.write(group)?;
         }
@@ -381,8 +366,7 @@ impl DoFn for ParseEvents {
     type In = Chunk;
     type Out = ParsedEvents;
 
-    async fn process(&self, chunk: &Chunk) -> Result<Vec<ParsedEvents>, StepError> {
-        let chunk = chunk.clone();
+    async fn process(&self, chunk: Chunk) -> Result<Vec<ParsedEvents>, BoxError> {
         let (now, samples, seen) = (
             self.now_micros,
             self.bad_line_samples,
@@ -405,8 +389,7 @@ impl DoFn for ParseEvents {
                 bad_lines,
             }
         })
-        .await
-        .map_err(StepError::permanent)?;
+        .await?;
         Ok(vec![parsed])
     }
 

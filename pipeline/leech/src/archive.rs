@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use gma_pipeline::blob::{BlobKey, BlobStore};
-use gma_pipeline::flow::{DoFn, StepError};
+use gma_pipeline::flow::{BoxError, DoFn};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError, InstallationTokens};
 
 use crate::index::{LogFile, index_stream};
@@ -178,11 +178,11 @@ impl DoFn for ArchiveLogs {
     type In = RunRow;
     type Out = Processed;
 
-    async fn process(&self, run: &RunRow) -> Result<Vec<Processed>, StepError> {
+    async fn process(&self, run: RunRow) -> Result<Vec<Processed>, BoxError> {
         let counters = &self.counters;
         let Some((owner, repo)) = run.owner_and_repo() else {
             counters.failed.fetch_add(1, Ordering::Relaxed);
-            let mut status = StatusRow::new(run, Status::Failure, String::new());
+            let mut status = StatusRow::new(&run, Status::Failure, String::new());
             status.error = Some(format!(
                 "the repository {:?} is not owner/name; refusing a path outside the archive",
                 run.repository_slug
@@ -190,7 +190,7 @@ impl DoFn for ArchiveLogs {
             // Never retried: no later try can fix the name.
             status.attempts = status.attempts.max(self.max_attempts);
             return Ok(vec![Processed {
-                run: run.clone(),
+                run,
                 status: Some(status),
                 logs: Vec::new(),
             }]);
@@ -200,15 +200,15 @@ impl DoFn for ArchiveLogs {
             run.run_id, run.run_attempt
         )) {
             Ok(key) => key,
-            Err(error) => return Err(StepError::permanent(error)),
+            Err(error) => return Err(error.into()),
         };
         let uri = self.logs.uri(&key);
-        let outcome = self.archive(run, &key, owner, repo).await;
+        let outcome = self.archive(&run, &key, owner, repo).await;
         let (status, logs) = match outcome {
             Outcome::Archived { files, bytes } => {
                 counters.archived.fetch_add(1, Ordering::Relaxed);
                 counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-                let mut status = StatusRow::new(run, Status::Success, uri.clone());
+                let mut status = StatusRow::new(&run, Status::Success, uri.clone());
                 status.bytes = i64::try_from(bytes).ok();
                 let now = Utc::now();
                 let logs = files
@@ -226,14 +226,14 @@ impl DoFn for ArchiveLogs {
             }
             Outcome::NotFound(reason) => {
                 counters.not_found.fetch_add(1, Ordering::Relaxed);
-                let mut status = StatusRow::new(run, Status::NotFound, uri);
+                let mut status = StatusRow::new(&run, Status::NotFound, uri);
                 status.error = Some(reason);
                 (Some(status), Vec::new())
             }
             Outcome::Failed(reason) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(run_id = run.run_id, attempt = run.run_attempt, %reason, "archiving failed");
-                let mut status = StatusRow::new(run, Status::Failure, uri);
+                let mut status = StatusRow::new(&run, Status::Failure, uri);
                 status.error = Some(reason);
                 (Some(status), Vec::new())
             }
@@ -242,11 +242,7 @@ impl DoFn for ArchiveLogs {
                 (None, Vec::new())
             }
         };
-        Ok(vec![Processed {
-            run: run.clone(),
-            status,
-            logs,
-        }])
+        Ok(vec![Processed { run, status, logs }])
     }
 
     fn describe(&self, run: &RunRow) -> String {

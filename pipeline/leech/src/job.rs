@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use gma_pipeline::blob::BlobStore;
 use gma_pipeline::flow::{
-    FlowError, Limited, Mode, ParDo, Pipeline, PipelineOptions, Retry, Shard, SplitSink, SqlSource,
+    FlowError, Limited, Mode, ParDo, Pipeline, PipelineOptions, Shard, SplitSink, SqlSource,
     TableSink, WatermarkStore,
 };
 use gma_pipeline::github::{AppKey, GitHubClient, InstallationTokens};
@@ -193,9 +193,7 @@ impl LeechJob {
             sink_batch: 200,
             ..PipelineOptions::new("leech")
         };
-        let step = ParDo::new("archive", archive)
-            .concurrency(options.concurrency.max(1))
-            .retry(Retry::NONE);
+        let step = ParDo::new("archive", archive).concurrency(options.concurrency.max(1));
         let pipeline = Pipeline::new(pipeline_options);
         let run = match options.limit {
             Some(limit) => {

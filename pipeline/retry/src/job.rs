@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use gma_pipeline::blob::{BlobKey, BlobStore};
 use gma_pipeline::flow::{
-    CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, Retry, SplitSink, TableSink,
+    CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, SplitSink, TableSink,
 };
 use gma_pipeline::github::{AppKey, Auth, GitHubClient, HookRef, Secret};
 use gma_pipeline::lock::{self, Acquired, LockOptions};
@@ -469,11 +469,7 @@ impl RetryJob {
         );
         let run = Pipeline::new(options)
             .read("failed events", IterSource::new(to_recover.clone(), 64))
-            .apply(
-                ParDo::new("recover", recover)
-                    .concurrency(self.options.concurrency.max(1))
-                    .retry(Retry::NONE),
-            )
+            .apply(ParDo::new("recover", recover).concurrency(self.options.concurrency.max(1)))
             .write("outcomes", sink)
             .run()
             .await?;

@@ -1,11 +1,11 @@
 //! Recovering one failed event: GitHub redelivers it, or gma fetches and lands it.
 
-use gma_pipeline::error::Transient;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gma_pipeline::flow::{DoFn, StepError};
+use gma_pipeline::error::Transient;
+use gma_pipeline::flow::{BoxError, DoFn};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError};
 use gma_store::event_sink::EventSink;
 use gma_store::{AppendOutcome, StoreError};
@@ -200,12 +200,12 @@ impl DoFn for Recover {
     type In = Candidate;
     type Out = Recovery;
 
-    async fn process(&self, candidate: &Candidate) -> Result<Vec<Recovery>, StepError> {
+    async fn process(&self, candidate: Candidate) -> Result<Vec<Recovery>, BoxError> {
         let outcome = if self.stop.is_cancelled() {
             Outcome::NotStarted
         } else {
-            match self.auth(candidate) {
-                Some(auth) => self.recover(candidate, auth).await,
+            match self.auth(&candidate) {
+                Some(auth) => self.recover(&candidate, auth).await,
                 None => Outcome::Failed {
                     reason: format!("no credentials for hook {}", candidate.group.hook),
                 },
@@ -215,10 +215,7 @@ impl DoFn for Recover {
             tracing::error!(guid = %candidate.group.guid, %reason, "recovery stopped");
             self.stop.cancel();
         }
-        Ok(vec![Recovery {
-            candidate: candidate.clone(),
-            outcome,
-        }])
+        Ok(vec![Recovery { candidate, outcome }])
     }
 
     fn describe(&self, candidate: &Candidate) -> String {

@@ -14,9 +14,14 @@
 //! - **Backpressure.** Stages are tasks joined by bounded channels; a transform runs at most its
 //!   concurrency elements at once. A slow sink fills the channels and stops the source, so memory
 //!   is bounded by the channel capacities, never by the input's size.
-//! - **Error output.** An element a transform fails on (after its retries) goes to the run's error
-//!   output with its error: counted in the [`RunSummary`], logged, and written to the error sink
-//!   when one is set. A failing source or sink stops the run.
+//! - **Ownership.** Elements move from stage to stage: a [`DoFn`] takes each element by value, so
+//!   elements need only be `Send`.
+//! - **Failed elements.** An element a transform fails on is not tried again (calls that may
+//!   pass on a later try, such as GitHub's, retry inside their clients): it is counted in the
+//!   [`RunSummary`] with its error and logged, and the run goes on. A failing source or sink, or a
+//!   panicking stage, stops the run ([`FlowError`]).
+//! - **Cancellation.** Dropping the future of [`Pipeline::run`] aborts every stage's task and the
+//!   calls in flight.
 //! - **Modes.** [`Mode::Bounded`] reads the source once; [`Mode::Follow`] keeps reading rows
 //!   newer than the watermark until shutdown, then finishes what it read and persists the
 //!   watermark ([`watermark`]), from which the next run resumes.
@@ -32,25 +37,28 @@ pub mod sql_source;
 #[cfg(test)]
 mod sql_source_tests;
 pub mod summary;
+mod task;
 #[cfg(test)]
 mod tests;
 pub mod transform;
 pub mod watermark;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use shard::Shard;
 pub use sink::{CollectSink, Sink, SplitSink, TableSink};
 pub use source::{IterSource, Limited, Mode, Source, SourceContext, Sourced};
 pub use sql_source::SqlSource;
 pub use summary::{Failure, RunSummary, StageCounts, StageKind};
-pub use transform::{BoxError, DoFn, MapFn, ParDo, Retry, StepError};
+pub use transform::{BoxError, DoFn, ParDo};
 pub use watermark::WatermarkStore;
 
 use summary::RunCounters;
@@ -151,22 +159,39 @@ struct Envelope<T> {
 struct RunContext {
     options: PipelineOptions,
     tracker: Tracker,
-    failures: mpsc::Sender<(Failure, Ack)>,
+    counters: Arc<RunCounters>,
     /// Stops the source: cancelled on shutdown and when any stage fails.
     stop: CancellationToken,
     resume_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl RunContext {
+    /// What the source learns when the run starts.
+    fn source_context(&self) -> SourceContext {
+        SourceContext {
+            pipeline: self.options.name.clone(),
+            shard: self.options.shard,
+            mode: self.options.mode,
+            resume_after: self.resume_after,
+        }
+    }
+}
+
 type StageResult = Result<(), FlowError>;
-type Starter = Box<dyn FnOnce(Arc<RunContext>) -> JoinHandle<StageResult> + Send>;
+type Starter = Box<dyn FnOnce(Arc<RunContext>) -> BoxFuture<'static, StageResult> + Send>;
+
+/// A stage added to a pipeline: its name and how to start its task when the run starts.
+struct Stage {
+    name: String,
+    start: Starter,
+}
 
 /// A pipeline under construction: add a source with [`Pipeline::read`], then transforms and a
 /// sink, then [`Pipeline::run`]. Nothing runs before `run`.
 pub struct Pipeline {
     options: PipelineOptions,
-    starters: Vec<Starter>,
+    stages: Vec<Stage>,
     counters: Arc<RunCounters>,
-    error_sink: Option<Box<dyn Sink<Failure>>>,
     size_hint: Option<u64>,
 }
 
@@ -182,63 +207,21 @@ impl Pipeline {
     pub fn new(options: PipelineOptions) -> Self {
         Self {
             options,
-            starters: Vec::new(),
+            stages: Vec::new(),
             counters: Arc::new(RunCounters::default()),
-            error_sink: None,
             size_hint: None,
         }
     }
 
-    /// Sends failed elements to `sink` as well as to the summary and the log (e.g. a table of
-    /// failures). A failing error sink stops the run.
-    pub fn errors_to(mut self, sink: impl Sink<Failure>) -> Self {
-        self.error_sink = Some(Box::new(sink));
-        self
-    }
-
     /// Reads elements from `source`, called `name` in counts and errors.
-    pub fn read<S: Source>(mut self, name: &str, mut source: S) -> Flow<S::Item> {
-        let (tx, rx) = mpsc::channel(self.options.channel_capacity.max(1));
+    pub fn read<S: Source>(mut self, name: &str, source: S) -> Flow<S::Item> {
+        let (tx, rx) = self.channel();
         let counters = self.counters.stage(name, StageKind::Source);
-        let stage = name.to_owned();
         self.size_hint = source.size_hint();
-        self.starters.push(Box::new(move |run: Arc<RunContext>| {
-            tokio::spawn(async move {
-                let failed = |error| FlowError::Source {
-                    stage: stage.clone(),
-                    error,
-                };
-                let context = SourceContext {
-                    pipeline: run.options.name.clone(),
-                    shard: run.options.shard,
-                    mode: run.options.mode,
-                    resume_after: run.resume_after,
-                };
-                source.open(&context).await.map_err(failed)?;
-                loop {
-                    let next = tokio::select! {
-                        biased;
-                        _ = run.stop.cancelled() => break,
-                        next = source.next() => next,
-                    };
-                    let Some(chunk) = next.map_err(failed)? else {
-                        break;
-                    };
-                    counters.add_output(chunk.len() as u64);
-                    for sourced in chunk {
-                        let ack = run.tracker.emit(sourced.time);
-                        let envelope = Envelope {
-                            item: sourced.item,
-                            ack,
-                        };
-                        if tx.send(envelope).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                }
-                Ok(())
-            })
-        }));
+        let stage_name = name.to_owned();
+        self.add_stage(name, move |run| {
+            task::read(stage_name, source, counters, tx, run).boxed()
+        });
         Flow {
             pipeline: self,
             input: rx,
@@ -247,6 +230,7 @@ impl Pipeline {
 
     /// Runs every stage to its end and returns the summary (also logged). In follow mode the run
     /// ends on shutdown; the watermark is persisted every `checkpoint_every` and at the end.
+    /// Dropping the returned future before it ends cancels every stage.
     ///
     /// # Errors
     /// The first [`FlowError`] of a stage; the others stop too, and the watermark stays behind
@@ -255,93 +239,24 @@ impl Pipeline {
         let started = Instant::now();
         let Pipeline {
             options,
-            starters,
+            stages,
             counters,
-            error_sink,
             size_hint,
         } = self;
         let follow = options.mode.is_follow();
         let watermarks = options.watermarks.clone().filter(|_| follow);
-        let resume_after = match &watermarks {
-            Some(store) => store.load(&options.name, options.shard).await?,
-            None => None,
-        };
-        if let Some(resume) = resume_after {
-            tracing::info!(pipeline = %options.name, shard = %options.shard, resume_after = %resume.to_rfc3339(), "resuming from the watermark");
-        }
-        let tracker = Tracker::new(resume_after);
-        let (failures_tx, failures_rx) = mpsc::channel(options.channel_capacity.max(1));
-        let stop = options.shutdown.child_token();
+        let resume_after = resume_point(&options, watermarks.as_ref()).await?;
         let run = Arc::new(RunContext {
             options: options.clone(),
-            tracker: tracker.clone(),
-            failures: failures_tx,
-            stop: stop.clone(),
+            tracker: Tracker::new(resume_after),
+            counters: Arc::clone(&counters),
+            stop: options.shutdown.child_token(),
             resume_after,
         });
-        let done = CancellationToken::new();
-        let progress = progress::start(
-            options.name.clone(),
-            Arc::clone(&counters),
-            size_hint,
-            options.progress_bar,
-            follow.then_some(Duration::from_secs(60)),
-            done.clone(),
-        );
-        let errors = tokio::spawn(drain_failures(
-            failures_rx,
-            Arc::clone(&counters),
-            error_sink,
-        ));
-        let mut stages: Vec<_> = starters
-            .into_iter()
-            .map(|start| start(Arc::clone(&run)))
-            .collect();
-        drop(run);
-        let checkpoints = watermarks.clone().map(|store| {
-            tokio::spawn(checkpoint_loop(
-                store,
-                options.clone(),
-                tracker.clone(),
-                done.clone(),
-            ))
-        });
-
-        let mut first_error = None;
-        while !stages.is_empty() {
-            let (result, _, rest) = futures::future::select_all(stages).await;
-            stages = rest;
-            let result = result.unwrap_or_else(|panic| {
-                Err(FlowError::Panicked {
-                    stage: "a stage".into(),
-                    message: panic.to_string(),
-                })
-            });
-            if let Err(error) = result {
-                tracker.poison();
-                stop.cancel();
-                first_error.get_or_insert(error);
-            }
-        }
-        match errors.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracker.poison();
-                first_error.get_or_insert(error);
-            }
-            Err(panic) => {
-                first_error.get_or_insert(FlowError::Panicked {
-                    stage: "error output".into(),
-                    message: panic.to_string(),
-                });
-            }
-        }
-        done.cancel();
-        let _ = progress.await;
-        if let Some(handle) = checkpoints {
-            let _ = handle.await;
-        }
-        let watermark = tracker.watermark();
+        let helpers = Helpers::start(&run, size_hint, watermarks.clone());
+        let first_error = join_stages(stages, &run).await;
+        helpers.finish().await;
+        let watermark = run.tracker.watermark();
         if let (Some(store), Some(mark)) = (&watermarks, watermark)
             && watermark != resume_after
         {
@@ -362,89 +277,39 @@ impl Pipeline {
             None => Ok(summary),
         }
     }
+
+    /// A channel from one stage to the next.
+    fn channel<T>(&self) -> (mpsc::Sender<Envelope<T>>, mpsc::Receiver<Envelope<T>>) {
+        mpsc::channel(self.options.channel_capacity.max(1))
+    }
+
+    /// Adds the stage `name`, whose task `start` makes when the run starts.
+    fn add_stage(
+        &mut self,
+        name: &str,
+        start: impl FnOnce(Arc<RunContext>) -> BoxFuture<'static, StageResult> + Send + 'static,
+    ) {
+        self.stages.push(Stage {
+            name: name.to_owned(),
+            start: Box::new(start),
+        });
+    }
 }
 
-impl<T: Send + Sync + 'static> Flow<T> {
-    /// Runs each element through `stage`'s function, with its concurrency, ordering and retries.
-    /// Elements it fails on go to the error output.
+impl<T: Send + 'static> Flow<T> {
+    /// Runs each element through `stage`'s function, with its concurrency and ordering. Elements
+    /// it fails on are counted and reported in the run's summary; the run goes on.
     pub fn apply<F: DoFn<In = T>>(self, stage: ParDo<F>) -> Flow<F::Out> {
         let Flow {
             mut pipeline,
-            mut input,
+            input,
         } = self;
-        let (tx, rx) = mpsc::channel(pipeline.options.channel_capacity.max(1));
+        let (tx, rx) = pipeline.channel();
         let counters = pipeline.counters.stage(&stage.name, StageKind::Transform);
-        pipeline
-            .starters
-            .push(Box::new(move |run: Arc<RunContext>| {
-                tokio::spawn(async move {
-                    let ParDo {
-                        name,
-                        mut function,
-                        concurrency,
-                        ordered,
-                        retry,
-                    } = stage;
-                    function.setup().await.map_err(|error| FlowError::Setup {
-                        stage: name.clone(),
-                        error,
-                    })?;
-                    let function = Arc::new(function);
-                    let calls = futures::stream::poll_fn(move |cx| input.poll_recv(cx)).map(
-                        move |envelope: Envelope<T>| {
-                            let function = Arc::clone(&function);
-                            tokio::spawn(async move {
-                                let result =
-                                    process_with_retries(&*function, &envelope.item, retry)
-                                        .await
-                                        .map_err(|error| {
-                                            (function.describe(&envelope.item), error.to_string())
-                                        });
-                                (result, envelope.ack)
-                            })
-                        },
-                    );
-                    let mut results = if ordered {
-                        calls.buffered(concurrency).boxed()
-                    } else {
-                        calls.buffer_unordered(concurrency).boxed()
-                    };
-                    while let Some(joined) = results.next().await {
-                        let (result, ack) = joined.map_err(|panic| FlowError::Panicked {
-                            stage: name.clone(),
-                            message: panic.to_string(),
-                        })?;
-                        counters.add_input(1);
-                        match result {
-                            Ok(outputs) => {
-                                counters.add_output(outputs.len() as u64);
-                                for item in outputs {
-                                    let envelope = Envelope {
-                                        item,
-                                        ack: ack.clone(),
-                                    };
-                                    if tx.send(envelope).await.is_err() {
-                                        return Ok(());
-                                    }
-                                }
-                            }
-                            Err((element, error)) => {
-                                counters.add_failed(1);
-                                let failure = Failure {
-                                    stage: name.clone(),
-                                    element,
-                                    error,
-                                    at: chrono::Utc::now(),
-                                };
-                                if run.failures.send((failure, ack)).await.is_err() {
-                                    return Ok(());
-                                }
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            }));
+        let stage_name = stage.name.clone();
+        pipeline.add_stage(&stage_name, move |run| {
+            task::transform(stage, input, tx, counters, run).boxed()
+        });
         Flow {
             pipeline,
             input: rx,
@@ -453,92 +318,104 @@ impl<T: Send + Sync + 'static> Flow<T> {
 
     /// Ends the flow in `sink`, called `name`, writing up to the options' `sink_batch` elements
     /// at once.
-    pub fn write(self, name: &str, mut sink: impl Sink<T>) -> Pipeline {
+    pub fn write(self, name: &str, sink: impl Sink<T>) -> Pipeline {
         let Flow {
             mut pipeline,
-            mut input,
+            input,
         } = self;
         let counters = pipeline.counters.stage(name, StageKind::Sink);
-        let stage = name.to_owned();
-        pipeline
-            .starters
-            .push(Box::new(move |run: Arc<RunContext>| {
-                tokio::spawn(async move {
-                    let failed = |error| FlowError::Sink {
-                        stage: stage.clone(),
-                        error,
-                    };
-                    sink.open().await.map_err(failed)?;
-                    let max_batch = run.options.sink_batch.max(1);
-                    while let Some(first) = input.recv().await {
-                        let mut batch = vec![first];
-                        let deadline = tokio::time::Instant::now() + run.options.sink_delay;
-                        while batch.len() < max_batch {
-                            match tokio::time::timeout_at(deadline, input.recv()).await {
-                                Ok(Some(envelope)) => batch.push(envelope),
-                                Ok(None) | Err(_) => break,
-                            }
-                        }
-                        let count = batch.len() as u64;
-                        let (items, acks): (Vec<T>, Vec<Ack>) =
-                            batch.into_iter().map(|e| (e.item, e.ack)).unzip();
-                        counters.add_input(count);
-                        if let Err(error) = sink.write(items).await {
-                            // Before the acks drop: the failed batch must not count as done.
-                            run.tracker.poison();
-                            return Err(failed(error));
-                        }
-                        counters.add_output(count);
-                        drop(acks);
-                    }
-                    sink.close().await.map_err(failed)
-                })
-            }));
+        let stage_name = name.to_owned();
+        pipeline.add_stage(name, move |run| {
+            task::write(stage_name, sink, input, counters, run).boxed()
+        });
         pipeline
     }
 }
 
-async fn process_with_retries<F: DoFn>(
-    function: &F,
-    item: &F::In,
-    retry: Retry,
-) -> Result<Vec<F::Out>, StepError> {
-    let mut attempt = 1;
-    loop {
-        match function.process(item).await {
-            Ok(outputs) => return Ok(outputs),
-            Err(error) if error.is_transient() && attempt < retry.attempts => {
-                attempt += 1;
-                tokio::time::sleep(retry.delay(attempt)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-async fn drain_failures(
-    mut failures: mpsc::Receiver<(Failure, Ack)>,
-    counters: Arc<RunCounters>,
-    mut sink: Option<Box<dyn Sink<Failure>>>,
-) -> StageResult {
-    let failed = |error| FlowError::Sink {
-        stage: "error output".into(),
-        error,
+/// Where a follow-mode run resumes: the watermark `watermarks` holds for its shard.
+async fn resume_point(
+    options: &PipelineOptions,
+    watermarks: Option<&WatermarkStore>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, FlowError> {
+    let Some(store) = watermarks else {
+        return Ok(None);
     };
-    if let Some(sink) = sink.as_mut() {
-        sink.open().await.map_err(failed)?;
+    let resume_after = store.load(&options.name, options.shard).await?;
+    if let Some(resume) = resume_after {
+        tracing::info!(pipeline = %options.name, shard = %options.shard, resume_after = %resume.to_rfc3339(), "resuming from the watermark");
     }
-    while let Some((failure, ack)) = failures.recv().await {
-        counters.record_failure(&failure);
-        if let Some(sink) = sink.as_mut() {
-            sink.write(vec![failure]).await.map_err(failed)?;
+    Ok(resume_after)
+}
+
+/// Runs every stage as a task to its end and returns the first error. A failing stage poisons
+/// the watermark and stops the source, so the others drain and end. Dropping the future aborts
+/// the tasks.
+async fn join_stages(stages: Vec<Stage>, run: &Arc<RunContext>) -> Option<FlowError> {
+    let mut tasks = JoinSet::new();
+    let mut names = HashMap::new();
+    for Stage { name, start } in stages {
+        let task = tasks.spawn(start(Arc::clone(run)));
+        names.insert(task.id(), name);
+    }
+    let mut first_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined.unwrap_or_else(|error| {
+            let name = names.get(&error.id()).map_or("?", String::as_str);
+            Err(task::panicked(name, error))
+        });
+        if let Err(error) = result {
+            run.tracker.poison();
+            run.stop.cancel();
+            first_error.get_or_insert(error);
         }
-        drop(ack);
     }
-    if let Some(sink) = sink.as_mut() {
-        sink.close().await.map_err(failed)?;
+    first_error
+}
+
+/// The tasks that run beside the stages: the progress display and, in follow mode, the
+/// watermark checkpoints. They end when [`Helpers::finish`] is called or the run is dropped.
+struct Helpers {
+    progress: JoinHandle<()>,
+    checkpoints: Option<JoinHandle<()>>,
+    done: DropGuard,
+}
+
+impl Helpers {
+    /// Starts the helpers of `run`.
+    fn start(run: &RunContext, size_hint: Option<u64>, watermarks: Option<WatermarkStore>) -> Self {
+        let options = &run.options;
+        let done = CancellationToken::new();
+        let progress = progress::start(
+            options.name.clone(),
+            Arc::clone(&run.counters),
+            size_hint,
+            options.progress_bar,
+            options.mode.is_follow().then_some(Duration::from_secs(60)),
+            done.clone(),
+        );
+        let checkpoints = watermarks.map(|store| {
+            tokio::spawn(checkpoint_loop(
+                store,
+                options.clone(),
+                run.tracker.clone(),
+                done.clone(),
+            ))
+        });
+        Self {
+            progress,
+            checkpoints,
+            done: done.drop_guard(),
+        }
     }
-    Ok(())
+
+    /// Stops the helpers and waits for them.
+    async fn finish(self) {
+        drop(self.done);
+        let _ = self.progress.await;
+        if let Some(checkpoints) = self.checkpoints {
+            let _ = checkpoints.await;
+        }
+    }
 }
 
 async fn checkpoint_loop(

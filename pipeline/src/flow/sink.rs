@@ -51,7 +51,7 @@ impl<T> TableSink<T> {
 }
 
 #[async_trait]
-impl<T: Serialize + Send + Sync + 'static> Sink<T> for TableSink<T> {
+impl<T: Serialize + Send + 'static> Sink<T> for TableSink<T> {
     async fn open(&mut self) -> Result<(), BoxError> {
         self.layout = Some(TableLayout::parse(&self.table)?);
         self.warehouse.ensure_table(&self.table).await?;

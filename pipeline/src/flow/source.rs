@@ -66,18 +66,9 @@ pub struct SourceContext {
     pub resume_after: Option<DateTime<Utc>>,
 }
 
-/// Errors of a source: the run stops, and its watermark stays where the finished work put it.
-#[derive(Debug, thiserror::Error)]
-#[error("source {source_name}: {error}")]
-pub struct SourceError {
-    /// The source's name.
-    pub source_name: String,
-    /// What failed.
-    #[source]
-    pub error: BoxError,
-}
-
-/// Reads elements for a pipeline, chunk by chunk.
+/// Reads elements for a pipeline, chunk by chunk. An error stops the run
+/// ([`FlowError::Source`](super::FlowError::Source)), and its watermark stays where the finished
+/// work put it.
 ///
 /// A bounded source returns `Ok(None)` at its end. In [`Mode::Follow`], a source that has
 /// caught up waits for new rows instead; the runner stops calling it on shutdown (dropping the

@@ -42,6 +42,19 @@ async fn append(store: &EventStore, ids: std::ops::Range<u32>) {
     }
 }
 
+/// Takes a row's delivery id.
+struct DeliveryId;
+
+#[async_trait::async_trait]
+impl DoFn for DeliveryId {
+    type In = Row;
+    type Out = String;
+
+    async fn process(&self, row: Row) -> Result<Vec<String>, BoxError> {
+        Ok(vec![row.delivery_id])
+    }
+}
+
 /// The delivery ids collected by a pipeline.
 type Ids = Arc<std::sync::Mutex<Vec<String>>>;
 
@@ -59,13 +72,7 @@ fn ids_pipeline(
                 .key("delivery_id")
                 .time("received"),
         )
-        .apply(ParDo::new(
-            "id",
-            MapFn::new(|row: &Row| {
-                let id = row.delivery_id.clone();
-                async move { Ok(vec![id]) }
-            }),
-        ))
+        .apply(ParDo::new("id", DeliveryId))
         .write("collect", sink);
     (pipeline, out)
 }

@@ -14,8 +14,8 @@ use super::shard::Shard;
 /// How many failures a summary keeps verbatim; the rest are only counted.
 pub const KEPT_FAILURES: usize = 20;
 
-/// An element a stage could not process, with why. Failures go to the run's error output and are
-/// counted in its summary; none is dropped silently.
+/// An element a stage could not process, with why. Failures are counted and kept in the run's
+/// summary and logged; none is dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The stage that failed it.
@@ -105,7 +105,7 @@ pub struct StageCounts {
     pub input: u64,
     /// Elements the stage produced (read, emitted, written).
     pub output: u64,
-    /// Elements that failed in the stage and went to the error output.
+    /// Elements that failed in the stage (recorded as [`Failure`]s).
     pub failed: u64,
 }
 

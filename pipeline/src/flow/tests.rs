@@ -1,5 +1,5 @@
-//! The runner's promises: order, backpressure, error output, retries, failure handling, follow
-//! mode and its watermark.
+//! The runner's promises: order, backpressure, failed elements, failure handling, cancellation,
+//! follow mode and its watermark.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ impl DoFn for SlowDouble {
     type In = u64;
     type Out = u64;
 
-    async fn process(&self, input: &u64) -> Result<Vec<u64>, StepError> {
+    async fn process(&self, input: u64) -> Result<Vec<u64>, BoxError> {
         tokio::time::sleep(Duration::from_micros((input * 7919) % 3000)).await;
         Ok(vec![input * 2])
     }
@@ -139,27 +139,19 @@ async fn a_slow_sink_holds_the_source_back() {
     );
 }
 
-/// Fails on odd numbers, permanently; on multiples of 10 transiently, until the third try.
-struct Picky {
-    tries: Arc<AtomicUsize>,
-}
+/// Fails on odd numbers.
+struct Picky;
 
 #[async_trait]
 impl DoFn for Picky {
     type In = u64;
     type Out = u64;
 
-    async fn process(&self, input: &u64) -> Result<Vec<u64>, StepError> {
+    async fn process(&self, input: u64) -> Result<Vec<u64>, BoxError> {
         if !input.is_multiple_of(2) {
-            return Err(StepError::permanent(format!("{input} is odd")));
+            return Err(format!("{input} is odd").into());
         }
-        if input.is_multiple_of(10) {
-            let tries = self.tries.fetch_add(1, Ordering::SeqCst);
-            if tries % 3 != 2 {
-                return Err(StepError::transient("flaky"));
-            }
-        }
-        Ok(vec![*input])
+        Ok(vec![input])
     }
 
     fn describe(&self, input: &u64) -> String {
@@ -168,72 +160,28 @@ impl DoFn for Picky {
 }
 
 #[tokio::test]
-async fn failed_elements_go_to_the_error_output_and_transient_ones_are_retried() {
+async fn failed_elements_are_counted_in_the_summary_and_the_run_goes_on() {
     let (sink, out) = CollectSink::new();
-    let (errors, failures) = CollectSink::new();
-    let retry = Retry {
-        attempts: 3,
-        backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-    };
     let summary = Pipeline::new(PipelineOptions::new("errors"))
-        .errors_to(errors)
         .read("numbers", IterSource::new(0..40u64, 5))
-        .apply(
-            ParDo::new(
-                "picky",
-                Picky {
-                    tries: Arc::new(AtomicUsize::new(0)),
-                },
-            )
-            .retry(retry),
-        )
+        .apply(ParDo::new("picky", Picky))
         .write("collect", sink)
         .run()
         .await
         .unwrap();
     let out = out.lock().unwrap().clone();
     assert_eq!(out, (0..40u64).filter(|n| n % 2 == 0).collect::<Vec<_>>());
-    let failures = failures.lock().unwrap().clone();
-    assert_eq!(failures.len(), 20);
-    assert_eq!(failures[0].stage, "picky");
-    assert_eq!(failures[0].element, "number 1");
-    assert_eq!(failures[0].error, "1 is odd");
     assert_eq!(summary.failed, 20);
     assert_eq!(summary.failures.len(), summary::KEPT_FAILURES);
+    assert_eq!(summary.failures[0].stage, "picky");
+    assert_eq!(summary.failures[0].element, "number 1");
+    assert_eq!(summary.failures[0].error, "1 is odd");
     assert_eq!(summary.stage("picky").unwrap().failed, 20);
     assert!(
         summary
             .to_string()
             .contains("failed: picky: number 1: 1 is odd")
     );
-}
-
-#[tokio::test]
-async fn a_transient_failure_that_persists_ends_in_the_error_output() {
-    let (sink, out) = CollectSink::new();
-    let summary = Pipeline::new(PipelineOptions::new("flaky"))
-        .read("one", IterSource::new([10u64], 1))
-        .apply(
-            ParDo::new(
-                "picky",
-                Picky {
-                    tries: Arc::new(AtomicUsize::new(0)),
-                },
-            )
-            .retry(Retry {
-                attempts: 2,
-                backoff: Duration::from_millis(1),
-                max_backoff: Duration::from_millis(1),
-            }),
-        )
-        .write("collect", sink)
-        .run()
-        .await
-        .unwrap();
-    assert!(out.lock().unwrap().is_empty());
-    assert_eq!(summary.failed, 1);
-    assert_eq!(summary.failures[0].error, "flaky");
 }
 
 /// Fails its second batch.
@@ -267,6 +215,158 @@ async fn a_failing_sink_stops_the_run_with_its_error() {
         .unwrap_err();
     assert!(matches!(err, FlowError::Sink { .. }));
     assert_eq!(err.to_string(), "writing breaks: disk full");
+}
+
+/// Panics on its first batch.
+struct Explodes;
+
+#[async_trait]
+impl Sink<u64> for Explodes {
+    async fn write(&mut self, _items: Vec<u64>) -> Result<(), BoxError> {
+        panic!("boom")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_stage_is_reported_by_its_name() {
+    let err = Pipeline::new(PipelineOptions::new("panics"))
+        .read("numbers", IterSource::new(0..10u64, 5))
+        .write("explodes", Explodes)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FlowError::Panicked { stage, .. } if stage == "explodes"),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "stage explodes panicked: boom");
+}
+
+/// Panics on 3.
+struct PanicsOnThree;
+
+#[async_trait]
+impl DoFn for PanicsOnThree {
+    type In = u64;
+    type Out = u64;
+
+    async fn process(&self, input: u64) -> Result<Vec<u64>, BoxError> {
+        assert_ne!(input, 3, "three");
+        Ok(vec![input])
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_call_is_reported_by_its_stage_name() {
+    let (sink, _out) = CollectSink::new();
+    let err = Pipeline::new(PipelineOptions::new("panics"))
+        .read("numbers", IterSource::new(0..10u64, 5))
+        .apply(ParDo::new("fragile", PanicsOnThree).concurrency(2))
+        .write("collect", sink)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FlowError::Panicked { stage, message } if stage == "fragile" && message.contains("three")),
+        "{err}"
+    );
+}
+
+/// One more in `live` while it lives.
+struct Alive(Arc<AtomicUsize>);
+
+impl Alive {
+    fn new(live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(live))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An endless source, alive while its stage runs.
+struct Endless {
+    next: u64,
+    _alive: Alive,
+}
+
+#[async_trait]
+impl Source for Endless {
+    type Item = u64;
+
+    async fn next(&mut self) -> Result<Option<Vec<Sourced<u64>>>, BoxError> {
+        self.next += 1;
+        Ok(Some(vec![Sourced::new(self.next)]))
+    }
+}
+
+/// A function whose calls never end; each call is alive until it is dropped.
+struct Hangs {
+    live: Arc<AtomicUsize>,
+    _alive: Alive,
+}
+
+#[async_trait]
+impl DoFn for Hangs {
+    type In = u64;
+    type Out = u64;
+
+    async fn process(&self, _input: u64) -> Result<Vec<u64>, BoxError> {
+        let _call = Alive::new(&self.live);
+        std::future::pending().await
+    }
+}
+
+/// A sink alive while its stage runs.
+struct Holds {
+    _alive: Alive,
+}
+
+#[async_trait]
+impl Sink<u64> for Holds {
+    async fn write(&mut self, _items: Vec<u64>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn dropping_a_running_pipeline_cancels_its_stages_and_calls() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let run = Pipeline::new(PipelineOptions::new("dropped"))
+        .read(
+            "endless",
+            Endless {
+                next: 0,
+                _alive: Alive::new(&live),
+            },
+        )
+        .apply(
+            ParDo::new(
+                "hangs",
+                Hangs {
+                    live: Arc::clone(&live),
+                    _alive: Alive::new(&live),
+                },
+            )
+            .concurrency(4),
+        )
+        .write(
+            "holds",
+            Holds {
+                _alive: Alive::new(&live),
+            },
+        )
+        .run();
+    // The source, the function, the sink and 4 calls in flight.
+    tokio::select! {
+        _ = run => panic!("the run cannot end by itself"),
+        () = wait_for(|| live.load(Ordering::SeqCst) == 7) => {}
+    }
+    wait_for(|| live.load(Ordering::SeqCst) == 0).await;
 }
 
 /// A follow-mode source fed through a channel; waits when it has nothing.

@@ -2,7 +2,7 @@
 //!
 //! Every source element gets a sequence number and its time (the source's time column). Outputs
 //! derived from it carry a clone of its [`Ack`]; when the last clone is dropped after a sink
-//! wrote it (or the error output recorded it), the element is done. The watermark is the time of
+//! wrote it (or the run recorded its failure), the element is done. The watermark is the time of
 //! the newest element such that it and every element before it are done, so a crash or a
 //! shutdown never moves the watermark past work that was not finished.
 

@@ -118,8 +118,3 @@ pub fn finish(array: ArrayRef, scalar: bool) -> Result<ColumnarValue> {
         Ok(ColumnarValue::Array(array))
     }
 }
-
-/// An `Arc`ed array, for bodies.
-pub fn arc(array: impl arrow::array::Array + 'static) -> ArrayRef {
-    Arc::new(array)
-}
