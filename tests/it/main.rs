@@ -1,6 +1,7 @@
 //! gma's integration tests: one binary, one module per area.
 //!
 //! - `support`: an in-process server on a loopback port over a fresh data directory.
+//! - `boundaries`: the crate graph keeps docs/architecture.md's boundaries.
 //! - `bigquery_sink`: `gma serve --sink bigquery` against bqemulator.
 //! - `disk_full`: a full disk answers 503, loses nothing acknowledged, recovers.
 //! - `http`: every status of `POST /webhook`, and the other routes, over real HTTP.
@@ -17,6 +18,7 @@
 //!   sets only environment variables `gma` reads.
 
 mod bigquery_sink;
+mod boundaries;
 mod disk_full;
 mod http;
 mod import;
