@@ -137,93 +137,147 @@ pub(crate) async fn webhook(
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Landed, Refused> {
     let received_micros = Utc::now().timestamp_micros();
-    let kind = body_kind(headers)?;
-    let delivery_id = required(headers, DELIVERY)?.to_owned();
-    let refuse = |rejection: Rejection, verified_event: Option<&str>| Refused {
-        rejection,
-        delivery_id: Some(delivery_id.clone()),
-        verified_event: verified_event.map(str::to_owned),
-    };
-    let event_name = required(headers, EVENT)
-        .map_err(|r| refuse(r, None))?
-        .to_owned();
-    let signature = match optional(headers, SIGNATURE_256).map_err(|r| refuse(r, None))? {
-        Some(signature) => signature.to_owned(),
-        None if headers.contains_key(SIGNATURE_SHA1) => {
-            return Err(refuse(Rejection::Sha1Only, None));
-        }
-        None => return Err(refuse(Rejection::MissingSignature, None)),
-    };
-    let expected =
-        parse_signature(&signature).map_err(|_| refuse(Rejection::MalformedSignature, None))?;
+    let delivery = Announced::from_headers(headers)?;
     let limits = BodyLimits {
         max_bytes: app.config.max_body_bytes,
         spill_bytes: app.config.spill_bytes,
         timeout: app.config.body_timeout,
     };
     if declared_length(headers).is_some_and(|len| len > limits.max_bytes) {
-        return Err(refuse(
+        return Err(delivery.refuse(
             Rejection::TooLarge {
                 limit: limits.max_bytes,
             },
             None,
         ));
     }
-
-    let mut check = SignatureCheck::new(&app.config.secrets);
-    let read = read_body(body, limits, &mut check, app.store.as_ref())
+    let (read, secret_id) = delivery.verified_body(app, body, limits).await?;
+    let verified = Some(delivery.event_name.as_str());
+    let (payload, guard) = payload_of(delivery.kind, read)
         .await
-        .map_err(|r| refuse(r, None))?;
-    app.metrics.received_bytes.inc_by(read.len);
-    if read.len == 0 {
-        return Err(refuse(Rejection::EmptyBody, None));
-    }
-    let Some(secret) = check.matching(&expected) else {
-        return Err(refuse(Rejection::SignatureMismatch, None));
-    };
-    let verified = Some(event_name.as_str());
-
-    let (payload, guard) = payload_of(kind, read)
+        .map_err(|r| delivery.refuse(r, verified))?;
+    let bytes = payload.size;
+    let event = delivery.event(headers, received_micros, payload);
+    let outcome = land(app, event, guard)
         .await
-        .map_err(|r| refuse(r, verified))?;
-    let event = Event {
-        headers: DeliveryHeaders {
-            delivery_id: delivery_id.clone(),
-            event: event_name.clone(),
-            signature,
-            hook_id: numeric(headers, HOOK_ID),
-            target_type: optional(headers, TARGET_TYPE)
-                .ok()
-                .flatten()
-                .map(str::to_owned),
-            target_id: numeric(headers, TARGET_ID),
-        },
-        received_micros,
-        lifted: payload.lifted,
-        payload: payload.payload,
-        payload_size: payload.size,
-    };
-    // The append runs in its own task: if the client disconnects and this handler is dropped,
-    // the record may still land, and then its spool file must stay with it.
-    let store = Arc::clone(&app.store);
-    let outcome = tokio::spawn(async move { store.land(&event, guard).await })
-        .await
-        .map_err(|e| {
-            refuse(
-                Rejection::StoreUnavailable(StoreError::Unavailable {
-                    reason: format!("the append task failed: {e}"),
-                }),
-                verified,
-            )
-        })?
-        .map_err(|e| refuse(Rejection::StoreUnavailable(e), verified))?;
+        .map_err(|r| delivery.refuse(r, verified))?;
     Ok(Landed {
         outcome,
-        delivery_id,
-        event: event_name,
-        secret_id: secret.id().to_owned(),
-        bytes: payload.size,
+        delivery_id: delivery.delivery_id,
+        event: delivery.event_name,
+        secret_id,
+        bytes,
     })
+}
+
+/// What a delivery's headers announce, checked before its body is read.
+struct Announced {
+    kind: BodyKind,
+    delivery_id: String,
+    event_name: String,
+    signature: String,
+    /// The digest the signature header gives.
+    expected: [u8; 32],
+}
+
+impl Announced {
+    /// Checks the content type, the delivery headers and the signature header, in that order.
+    fn from_headers(headers: &HeaderMap) -> Result<Self, Refused> {
+        let kind = body_kind(headers)?;
+        let delivery_id = required(headers, DELIVERY)?.to_owned();
+        let refuse = |rejection: Rejection| Refused {
+            rejection,
+            delivery_id: Some(delivery_id.clone()),
+            verified_event: None,
+        };
+        let event_name = required(headers, EVENT).map_err(refuse)?.to_owned();
+        let signature = match optional(headers, SIGNATURE_256).map_err(refuse)? {
+            Some(signature) => signature.to_owned(),
+            None if headers.contains_key(SIGNATURE_SHA1) => {
+                return Err(refuse(Rejection::Sha1Only));
+            }
+            None => return Err(refuse(Rejection::MissingSignature)),
+        };
+        let expected =
+            parse_signature(&signature).map_err(|_| refuse(Rejection::MalformedSignature))?;
+        Ok(Self {
+            kind,
+            delivery_id,
+            event_name,
+            signature,
+            expected,
+        })
+    }
+
+    /// This delivery refused with `rejection`; `verified_event` once the sender is verified.
+    fn refuse(&self, rejection: Rejection, verified_event: Option<&str>) -> Refused {
+        Refused {
+            rejection,
+            delivery_id: Some(self.delivery_id.clone()),
+            verified_event: verified_event.map(str::to_owned),
+        }
+    }
+
+    /// Reads the body within `limits` and verifies its signature: the body and the id of the
+    /// secret that signed it.
+    async fn verified_body(
+        &self,
+        app: &App,
+        body: Body,
+        limits: BodyLimits,
+    ) -> Result<(ReadBody, String), Refused> {
+        let mut check = SignatureCheck::new(&app.config.secrets);
+        let read = read_body(body, limits, &mut check, app.store.as_ref())
+            .await
+            .map_err(|r| self.refuse(r, None))?;
+        app.metrics.received_bytes.inc_by(read.len);
+        if read.len == 0 {
+            return Err(self.refuse(Rejection::EmptyBody, None));
+        }
+        let Some(secret) = check.matching(&self.expected) else {
+            return Err(self.refuse(Rejection::SignatureMismatch, None));
+        };
+        Ok((read, secret.id().to_owned()))
+    }
+
+    /// The event to store: this delivery's headers and its checked payload.
+    fn event(&self, headers: &HeaderMap, received_micros: i64, payload: CheckedPayload) -> Event {
+        Event {
+            headers: DeliveryHeaders {
+                delivery_id: self.delivery_id.clone(),
+                event: self.event_name.clone(),
+                signature: self.signature.clone(),
+                hook_id: numeric(headers, HOOK_ID),
+                target_type: optional(headers, TARGET_TYPE)
+                    .ok()
+                    .flatten()
+                    .map(str::to_owned),
+                target_id: numeric(headers, TARGET_ID),
+            },
+            received_micros,
+            lifted: payload.lifted,
+            payload: payload.payload,
+            payload_size: payload.size,
+        }
+    }
+}
+
+/// Lands `event` in the store. The append runs in its own task: if the client disconnects and
+/// the handler is dropped, the record may still land, and then its spool file must stay with it.
+async fn land(
+    app: &App,
+    event: Event,
+    guard: Option<SpoolGuard>,
+) -> Result<AppendOutcome, Rejection> {
+    let store = Arc::clone(&app.store);
+    tokio::spawn(async move { store.land(&event, guard).await })
+        .await
+        .map_err(|e| {
+            Rejection::StoreUnavailable(StoreError::Unavailable {
+                reason: format!("the append task failed: {e}"),
+            })
+        })?
+        .map_err(Rejection::StoreUnavailable)
 }
 
 struct CheckedPayload {

@@ -22,6 +22,19 @@ impl Transient for StoreError {
     }
 }
 
+/// An error and its causes, `: `-separated (reqwest's own text omits them: "connection
+/// refused" is a cause).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

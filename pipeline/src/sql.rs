@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// A table gma owns: its name and its DDL in `sql/` (BigQuery dialect, `${dataset}` placeholder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TableDef {
     /// The table's name, without dataset.
     pub name: &'static str,
@@ -50,6 +50,9 @@ pub struct BadTableName {
     /// The name configured for it.
     pub name: String,
 }
+
+// One constant per table: alike in shape only, each names its own file (`include_str!` takes a
+// literal path, so no helper can build them from the name).
 
 /// DDL of the `events` table: GMA's columns plus the ones gma lifts at ingest.
 pub const EVENTS_DDL: &str = include_str!("../../sql/events.sql");

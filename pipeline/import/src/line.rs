@@ -67,9 +67,10 @@ pub enum BadLineReason {
     BadTimestamp(String),
 }
 
-/// The export shape, payload as a string: the common case, decoded in one pass.
+/// The export shape, payload as a string: the common case, decoded in one pass. Also the fields
+/// of either shape, with the payload resolved to its text.
 #[derive(Deserialize)]
-struct StringPayloadLine<'a> {
+struct Fields<'a> {
     #[serde(borrow, default)]
     delivery_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -90,7 +91,9 @@ struct StringPayloadLine<'a> {
     target_id: Option<i64>,
 }
 
-/// Any shape, payload kept raw: read when the payload is not a string.
+/// Any shape, payload kept raw: read when the payload is not a string. (Apart from [`Fields`]:
+/// serde borrows a payload `Cow` only under `#[serde(borrow)]` on a field of that type, which a
+/// struct generic over the payload type cannot carry.)
 #[derive(Deserialize)]
 struct RawPayloadLine<'a> {
     #[serde(borrow, default)]
@@ -113,19 +116,6 @@ struct RawPayloadLine<'a> {
     target_id: Option<i64>,
 }
 
-/// The fields of either struct, with the payload resolved to its text.
-struct Fields<'a> {
-    delivery_id: Option<Cow<'a, str>>,
-    signature: Option<Cow<'a, str>>,
-    received: Option<&'a RawValue>,
-    event: Option<Cow<'a, str>>,
-    payload: Option<Cow<'a, str>>,
-    headers: Option<&'a RawValue>,
-    hook_id: Option<i64>,
-    target_type: Option<Cow<'a, str>>,
-    target_id: Option<i64>,
-}
-
 fn json_error(error: &serde_json::Error) -> BadLineReason {
     match error.classify() {
         serde_json::error::Category::Data => BadLineReason::WrongType(error.to_string()),
@@ -141,18 +131,8 @@ fn read_fields(line: &[u8]) -> Result<Fields<'_>, BadLineReason> {
             Err(error) => Err(BadLineReason::NotJson(error.to_string())),
         };
     }
-    match serde_json::from_slice::<StringPayloadLine<'_>>(line) {
-        Ok(l) => Ok(Fields {
-            delivery_id: l.delivery_id,
-            signature: l.signature,
-            received: l.received,
-            event: l.event,
-            payload: l.payload,
-            headers: l.headers,
-            hook_id: l.hook_id,
-            target_type: l.target_type,
-            target_id: l.target_id,
-        }),
+    match serde_json::from_slice::<Fields<'_>>(line) {
+        Ok(fields) => Ok(fields),
         Err(error) if error.classify() == serde_json::error::Category::Data => {
             let l =
                 serde_json::from_slice::<RawPayloadLine<'_>>(line).map_err(|e| json_error(&e))?;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use gma_pipeline::blob::BlobStore;
 use gma_pipeline::flow::{
     FlowError, Limited, Mode, ParDo, Pipeline, PipelineOptions, Shard, SplitSink, SqlSource,
-    TableSink, WatermarkStore,
+    TableSink, TableWriter, WatermarkStore,
 };
 use gma_pipeline::github::{AppKey, GitHubClient, InstallationTokens};
 use gma_pipeline::sql;
@@ -128,47 +128,9 @@ impl LeechJob {
     /// [`LeechError`] when a table cannot be created or the pipeline fails.
     pub async fn run(self) -> Result<LeechSummary, LeechError> {
         let options = &self.options;
-        for table in [&self.tables.status, &self.tables.logs] {
-            self.warehouse
-                .ensure_table(table)
-                .await
-                .map_err(|source| LeechError::Table {
-                    table: table.name.to_owned(),
-                    source,
-                })?;
-        }
-        let source_sql = sql::name_tables(
-            sql::LEECH_SOURCE,
-            &[
-                ("events_table", &self.tables.events),
-                ("status_table", self.tables.status.name),
-            ],
-        );
-        let params = Params::new()
-            .with("max_attempts", ParamValue::Int64(options.max_attempts))
-            .with(
-                "backoff_seconds",
-                ParamValue::Int64(
-                    i64::try_from(options.retry_backoff.as_secs()).unwrap_or(i64::MAX),
-                ),
-            )
-            .with("now", ParamValue::Timestamp(Utc::now()))
-            .with(
-                "since",
-                ParamValue::Timestamp(options.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)),
-            )
-            .with(
-                "until",
-                ParamValue::Timestamp(options.until.unwrap_or_else(far_future)),
-            )
-            .with(
-                "repo",
-                ParamValue::String(options.repo.clone().unwrap_or_default()),
-            );
-        let source = SqlSource::<RunRow>::new(self.warehouse.clone(), &source_sql)
-            .params(params)
-            .key("run_id")
-            .time("received");
+        let status = self.open_table(self.tables.status).await?;
+        let logs = self.open_table(self.tables.logs).await?;
+        let source = self.source();
         let counters = Arc::new(Counters::default());
         let tokens = InstallationTokens::new(self.github.clone(), self.app.clone());
         let archive = ArchiveLogs {
@@ -181,20 +143,11 @@ impl LeechJob {
         };
         let sink = SplitSink::new(
             |processed: Processed| (processed.logs, processed.status.into_iter().collect()),
-            TableSink::<LogRow>::new(self.warehouse.clone(), self.tables.logs),
-            TableSink::<StatusRow>::new(self.warehouse.clone(), self.tables.status),
+            TableSink::<LogRow>::with_writer(logs),
+            TableSink::<StatusRow>::with_writer(status),
         );
-        let pipeline_options = PipelineOptions {
-            shard: options.shard,
-            mode: options.mode,
-            shutdown: options.shutdown.clone(),
-            watermarks: Some(WatermarkStore::new(self.warehouse.clone())),
-            progress_bar: options.progress_bar,
-            sink_batch: 200,
-            ..PipelineOptions::new("leech")
-        };
         let step = ParDo::new("archive", archive).concurrency(options.concurrency.max(1));
-        let pipeline = Pipeline::new(pipeline_options);
+        let pipeline = Pipeline::new(self.pipeline_options());
         let run = match options.limit {
             Some(limit) => {
                 pipeline
@@ -226,6 +179,67 @@ impl LeechJob {
         };
         summary.log();
         Ok(summary)
+    }
+
+    /// Creates `table` unless it exists: once per run, before the pipeline's sinks write to it.
+    async fn open_table(&self, table: TableDef) -> Result<TableWriter, LeechError> {
+        TableWriter::open(self.warehouse.clone(), table)
+            .await
+            .map_err(|source| LeechError::Table {
+                table: table.name.to_owned(),
+                source,
+            })
+    }
+
+    /// The source: completed run attempts not archived yet, within the run's bounds.
+    fn source(&self) -> SqlSource<RunRow> {
+        let options = &self.options;
+        let source_sql = sql::name_tables(
+            sql::LEECH_SOURCE,
+            &[
+                ("events_table", &self.tables.events),
+                ("status_table", self.tables.status.name),
+            ],
+        );
+        let params = Params::new()
+            .with("max_attempts", ParamValue::Int64(options.max_attempts))
+            .with(
+                "backoff_seconds",
+                ParamValue::Int64(
+                    i64::try_from(options.retry_backoff.as_secs()).unwrap_or(i64::MAX),
+                ),
+            )
+            .with("now", ParamValue::Timestamp(Utc::now()))
+            .with(
+                "since",
+                ParamValue::Timestamp(options.since.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)),
+            )
+            .with(
+                "until",
+                ParamValue::Timestamp(options.until.unwrap_or_else(far_future)),
+            )
+            .with(
+                "repo",
+                ParamValue::String(options.repo.clone().unwrap_or_default()),
+            );
+        SqlSource::<RunRow>::new(self.warehouse.clone(), &source_sql)
+            .params(params)
+            .key("run_id")
+            .time("received")
+    }
+
+    /// The pipeline's shard, mode and knobs.
+    fn pipeline_options(&self) -> PipelineOptions {
+        let options = &self.options;
+        PipelineOptions {
+            shard: options.shard,
+            mode: options.mode,
+            shutdown: options.shutdown.clone(),
+            watermarks: Some(WatermarkStore::new(self.warehouse.clone())),
+            progress_bar: options.progress_bar,
+            sink_batch: 200,
+            ..PipelineOptions::new("leech")
+        }
     }
 }
 

@@ -8,9 +8,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use gma_pipeline::flow::rows;
+use gma_pipeline::flow::{TableWriter, rows};
 use gma_pipeline::sql;
-use gma_pipeline::warehouse::ddl::TableLayout;
 use gma_pipeline::warehouse::{ParamValue, Params, Warehouse};
 use serde::{Deserialize, Serialize};
 
@@ -74,28 +73,12 @@ pub struct CheckpointRow {
     pub run_id: String,
 }
 
-/// Appends checkpoint rows.
+/// Appends checkpoint rows to the checkpoint table (`table`).
 ///
 /// # Errors
 /// [`RetryError::Write`] when the warehouse refuses.
-pub async fn write(
-    warehouse: &dyn Warehouse,
-    tables: &RetryTables,
-    rows_to_write: &[CheckpointRow],
-) -> Result<(), RetryError> {
-    if rows_to_write.is_empty() {
-        return Ok(());
-    }
-    let failed = |source| RetryError::Write {
-        table: tables.checkpoint.name.to_owned(),
-        source,
-    };
-    let layout = TableLayout::parse(&tables.checkpoint).map_err(failed)?;
-    let batch = rows::to_batch(layout.arrow_schema(), rows_to_write)?;
-    warehouse
-        .append(&tables.checkpoint, batch)
-        .await
-        .map_err(failed)
+pub async fn write(table: &TableWriter, rows_to_write: &[CheckpointRow]) -> Result<(), RetryError> {
+    crate::job::append(table, rows_to_write).await
 }
 
 /// The checkpoint a webhook may move to after this run, if it moves: the newest delivery when

@@ -7,14 +7,15 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use gma_pipeline::blob::{BlobKey, BlobStore};
 use gma_pipeline::flow::{
-    CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, SplitSink, TableSink,
+    AppendError, CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, SplitSink, TableSink,
+    TableWriter,
 };
 use gma_pipeline::github::{AppKey, Auth, GitHubClient, HookRef, Secret};
 use gma_pipeline::lock::{self, Acquired, LockOptions};
 use gma_pipeline::sql;
-use gma_pipeline::warehouse::ddl::TableLayout;
 use gma_pipeline::warehouse::{TableDef, Warehouse};
 use gma_store::event_sink::EventSink;
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::candidates::{self, Candidate, Verdict};
@@ -184,31 +185,83 @@ impl RetryJob {
         }
     }
 
+    /// The run's steps, under the lock (if any): create the tables, list every hook, ask the
+    /// warehouse about the failed events, recover them (or plan, in a dry run), then move the
+    /// checkpoints and sum up.
     async fn run_locked(self, lost: CancellationToken) -> Result<RetrySummary, RetryError> {
         let started = Instant::now();
         let run_started = Utc::now();
         let options = &self.options;
         let stop = options.shutdown.child_token();
         let watchers = spawn_stoppers(&stop, lost, options.max_duration);
-
-        if !options.dry_run {
-            for table in [&self.tables.checkpoint, &self.tables.failures] {
-                self.warehouse
-                    .ensure_table(table)
-                    .await
-                    .map_err(|source| RetryError::Write {
-                        table: table.name.to_owned(),
-                        source,
-                    })?;
-            }
-        }
+        let writers = self.open_tables().await?;
         let instance = self.github.config().instance();
+        let (scans, groups) = self.scan_hooks(&instance, run_started, &stop).await?;
+        let (candidates, events_queries) = self.candidates(groups).await?;
+        let mut summary = new_summary(options, &scans, candidates.len(), events_queries, started);
+        let (to_recover, give_up_rows) = triage(options, candidates, &mut summary);
+        let recoveries = match &writers {
+            Some(writers) => {
+                append(&writers.failures, &give_up_rows).await?;
+                self.recover_all(to_recover, &writers.failures, &stop)
+                    .await?
+            }
+            None => plan(to_recover, &mut summary),
+        };
+        count_outcomes(options, &recoveries, &mut summary);
+        if summary.stopped.is_none() && summary.not_attempted > 0 && !options.dry_run {
+            summary.stopped = Some(stop_reason(options, &watchers));
+        }
+        let oldest_unhandled = oldest_unhandled(options, &recoveries, &mut summary);
+        let rows = self.checkpoint_rows(
+            &scans,
+            &oldest_unhandled,
+            &instance,
+            run_started,
+            &mut summary,
+        );
+        if let Some(writers) = &writers {
+            checkpoint::write(&writers.checkpoint, &rows).await?;
+        }
+        summary.github_requests = self.github.requests_sent();
+        summary.duration = started.elapsed();
+        summary.log();
+        finish(summary, &recoveries)
+    }
+
+    /// Creates the tables the run writes, unless it is a dry run (which writes nothing).
+    async fn open_tables(&self) -> Result<Option<Writers>, RetryError> {
+        if self.options.dry_run {
+            return Ok(None);
+        }
+        let open = |table: TableDef| async move {
+            TableWriter::open(self.warehouse.clone(), table)
+                .await
+                .map_err(|source| RetryError::Write {
+                    table: table.name.to_owned(),
+                    source,
+                })
+        };
+        Ok(Some(Writers {
+            checkpoint: open(self.tables.checkpoint).await?,
+            failures: open(self.tables.failures).await?,
+        }))
+    }
+
+    /// Lists every hook's deliveries back to its checkpoint (or the window's start), grouping
+    /// the failed attempts by event.
+    async fn scan_hooks(
+        &self,
+        instance: &str,
+        run_started: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> Result<(Vec<HookScan>, Groups), RetryError> {
+        let options = &self.options;
         let checkpoints = if options.is_backfill() {
             HashMap::new()
         } else {
-            checkpoint::read(self.warehouse.as_ref(), &self.tables, &instance).await?
+            checkpoint::read(self.warehouse.as_ref(), &self.tables, instance).await?
         };
-
         let window_start = run_started
             - chrono::Duration::from_std(options.window).unwrap_or(chrono::Duration::MAX);
         if let Some(since) = options.since
@@ -229,161 +282,75 @@ impl RetryJob {
                 oldest: options.since.unwrap_or(window_start).max(window_start),
                 newest: options.until,
             };
-            let scan = scan::scan_hook(
-                &self.github,
-                &self.auth(hook),
-                hook,
-                bounds,
-                options.per_page,
-                &stop,
-                &mut groups,
-            )
-            .await
-            .map_err(|source| RetryError::List {
-                hook: hook.to_string(),
-                source,
-            })?;
-            if scan.end == ScanEnd::Window && scan.checkpoint.is_some() && !options.is_backfill() {
-                tracing::error!(
-                    hook = %hook,
-                    checkpoint = scan.checkpoint,
-                    "the checkpoint is older than the redelivery window: deliveries between it \
-                     and the window's start could not be examined; run retry more often than \
-                     the window"
-                );
-            }
-            scans.push(scan);
+            scans.push(self.scan_hook(hook, bounds, stop, &mut groups).await?);
         }
+        Ok((scans, groups))
+    }
 
+    /// Lists one hook's deliveries within `bounds`.
+    async fn scan_hook(
+        &self,
+        hook: &HookRef,
+        bounds: ScanBounds,
+        stop: &CancellationToken,
+        groups: &mut Groups,
+    ) -> Result<HookScan, RetryError> {
+        let options = &self.options;
+        let scan = scan::scan_hook(
+            &self.github,
+            &self.auth(hook),
+            hook,
+            bounds,
+            options.per_page,
+            stop,
+            groups,
+        )
+        .await
+        .map_err(|source| RetryError::List {
+            hook: hook.to_string(),
+            source,
+        })?;
+        if scan.end == ScanEnd::Window && scan.checkpoint.is_some() && !options.is_backfill() {
+            tracing::error!(
+                hook = %hook,
+                checkpoint = scan.checkpoint,
+                "the checkpoint is older than the redelivery window: deliveries between it \
+                 and the window's start could not be examined; run retry more often than \
+                 the window"
+            );
+        }
+        Ok(scan)
+    }
+
+    /// The failed events with what the warehouse knows of each and the verdict on it, and how
+    /// many queries of the events table that took.
+    async fn candidates(&self, groups: Groups) -> Result<(Vec<Candidate>, u64), RetryError> {
         let failed = groups.into_failed();
         let known = candidates::look_up(self.warehouse.as_ref(), &self.tables, &failed).await?;
         let events_queries = u64::from(!failed.is_empty());
-        let candidates: Vec<Candidate> = failed
+        let candidates = failed
             .into_iter()
             .map(|group| {
                 let facts = known.get(&group.guid).copied().unwrap_or_default();
-                Candidate::decide(group, facts, options.give_up_after)
+                Candidate::decide(group, facts, self.options.give_up_after)
             })
             .collect();
+        Ok((candidates, events_queries))
+    }
 
-        let mut summary = RetrySummary {
-            run_id: options.run_id.clone(),
-            mode: options.mode,
-            dry_run: options.dry_run,
-            hooks: Vec::new(),
-            deliveries_scanned: scans.iter().map(|s| s.scanned).sum(),
-            failed_events: candidates.len() as u64,
-            already_landed: 0,
-            recovered: 0,
-            still_failing: 0,
-            given_up: 0,
-            given_up_before: 0,
-            not_attempted: 0,
-            events_queries,
-            github_requests: 0,
-            oldest_unrecovered: None,
-            alert: false,
-            window: options.window,
-            stopped: None,
-            planned: Vec::new(),
-            duration: started.elapsed(),
-        };
-
-        let mut handled: HashMap<String, bool> = HashMap::new();
-        let mut to_recover = Vec::new();
-        let mut give_up_rows = Vec::new();
-        for candidate in candidates {
-            match &candidate.verdict {
-                Verdict::Landed => summary.already_landed += 1,
-                Verdict::GivenUpBefore => summary.given_up_before += 1,
-                Verdict::GiveUp { failures } => {
-                    summary.given_up += 1;
-                    give_up_rows.push(FailureRow::new(
-                        &candidate,
-                        &options.run_id,
-                        format!(
-                            "gave up after {failures} failed recoveries (limit {}); recover it by \
-                             hand from GitHub's delivery log",
-                            options.give_up_after
-                        ),
-                        true,
-                    ));
-                }
-                Verdict::Recover => {
-                    to_recover.push(candidate);
-                    continue;
-                }
-            }
-            handled.insert(candidate.group.guid.clone(), true);
-        }
-
-        let recoveries = if options.dry_run {
-            summary.planned = to_recover
-                .iter()
-                .map(|c| PlannedRecovery {
-                    guid: c.group.guid.clone(),
-                    event: c.group.event.clone(),
-                    hook: c.group.hook.to_string(),
-                    delivery_id: c.group.newest_id(),
-                    first_failed_at: c.group.first_failed_at(),
-                })
-                .collect();
-            summary.not_attempted = to_recover.len() as u64;
-            to_recover
-                .into_iter()
-                .map(|candidate| Recovery {
-                    candidate,
-                    outcome: Outcome::NotStarted,
-                })
-                .collect()
-        } else {
-            self.write_failures(give_up_rows).await?;
-            self.recover_all(to_recover, &stop).await?
-        };
-        for recovery in &recoveries {
-            match &recovery.outcome {
-                Outcome::Recovered => summary.recovered += 1,
-                Outcome::AlreadyLanded => summary.already_landed += 1,
-                Outcome::Failed { .. } => summary.still_failing += 1,
-                Outcome::Stopped { reason } => {
-                    summary.not_attempted += 1;
-                    summary.stopped.get_or_insert_with(|| reason.clone());
-                }
-                Outcome::NotStarted => {
-                    if !options.dry_run {
-                        summary.not_attempted += 1;
-                    }
-                }
-            }
-            handled.insert(
-                recovery.candidate.group.guid.clone(),
-                recovery.outcome.is_handled(),
-            );
-        }
-        if summary.stopped.is_none() && summary.not_attempted > 0 && !options.dry_run {
-            summary.stopped = Some(stop_reason(options, &watchers));
-        }
-
-        // The oldest failure still unrecovered, and each hook's new checkpoint.
-        let mut oldest_unhandled: HashMap<String, i64> = HashMap::new();
-        for recovery in &recoveries {
-            let group = &recovery.candidate.group;
-            if !recovery.outcome.is_handled() {
-                let at = group.first_failed_at();
-                summary.oldest_unrecovered =
-                    Some(summary.oldest_unrecovered.map_or(at, |t| t.min(at)));
-                let entry = oldest_unhandled
-                    .entry(group.hook.to_string())
-                    .or_insert(i64::MAX);
-                *entry = (*entry).min(group.oldest_id());
-            }
-        }
-        if let Some(oldest) = summary.oldest_unrecovered {
-            let alert_after = options.window.saturating_sub(options.alert_margin);
-            summary.alert = (Utc::now() - oldest).to_std().unwrap_or_default() >= alert_after;
-        }
+    /// Each hook's new checkpoint row (none in a dry run or a backfill), with its report added
+    /// to `summary`.
+    fn checkpoint_rows(
+        &self,
+        scans: &[HookScan],
+        oldest_unhandled: &HashMap<String, i64>,
+        instance: &str,
+        run_started: DateTime<Utc>,
+        summary: &mut RetrySummary,
+    ) -> Vec<CheckpointRow> {
+        let options = &self.options;
         let mut rows = Vec::new();
-        for scan in &scans {
+        for scan in scans {
             let next =
                 checkpoint::advance(scan, oldest_unhandled.get(&scan.hook.to_string()).copied());
             let write = next.filter(|_| !options.dry_run && !options.is_backfill());
@@ -391,45 +358,14 @@ impl RetryJob {
                 rows.push(CheckpointRow {
                     delivery_id: id.to_string(),
                     created: run_started,
-                    github_instance_url: checkpoint::instance_column(&instance),
+                    github_instance_url: checkpoint::instance_column(instance),
                     hook: scan.hook.to_string(),
                     run_id: options.run_id.clone(),
                 });
             }
             summary.hooks.push(report(scan, write));
         }
-        checkpoint::write(self.warehouse.as_ref(), &self.tables, &rows).await?;
-        summary.github_requests = self.github.requests_sent();
-        summary.duration = started.elapsed();
-        summary.log();
-        let unavailable = recoveries.iter().find_map(|r| match &r.outcome {
-            Outcome::Stopped { reason } => Some(reason.clone()),
-            _ => None,
-        });
-        if let Some(message) = unavailable {
-            return Err(RetryError::Unavailable {
-                recovered: summary.recovered,
-                left: summary.not_attempted + summary.still_failing,
-                message,
-            });
-        }
-        Ok(summary)
-    }
-
-    async fn write_failures(&self, rows_to_write: Vec<FailureRow>) -> Result<(), RetryError> {
-        if rows_to_write.is_empty() {
-            return Ok(());
-        }
-        let failed = |source| RetryError::Write {
-            table: self.tables.failures.name.to_owned(),
-            source,
-        };
-        let layout = TableLayout::parse(&self.tables.failures).map_err(failed)?;
-        let batch = gma_pipeline::flow::rows::to_batch(layout.arrow_schema(), &rows_to_write)?;
-        self.warehouse
-            .append(&self.tables.failures, batch)
-            .await
-            .map_err(failed)
+        rows
     }
 
     /// The recovery pipeline: failed events, oldest first → recover (bounded concurrency) →
@@ -437,6 +373,7 @@ impl RetryJob {
     async fn recover_all(
         &self,
         to_recover: Vec<Candidate>,
+        failures: &TableWriter,
         stop: &CancellationToken,
     ) -> Result<Vec<Recovery>, RetryError> {
         if to_recover.is_empty() {
@@ -464,7 +401,7 @@ impl RetryJob {
                 let row = recovery.failure_row(&run_id);
                 (row.into_iter().collect(), vec![recovery])
             },
-            TableSink::<FailureRow>::new(self.warehouse.clone(), self.tables.failures),
+            TableSink::<FailureRow>::with_writer(failures.clone()),
             collect,
         );
         let run = Pipeline::new(options)
@@ -498,6 +435,182 @@ fn take<T>(shared: &Arc<Mutex<Vec<T>>>) -> Vec<T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     std::mem::take(&mut *guard)
+}
+
+/// The tables a run writes, created at its start.
+struct Writers {
+    checkpoint: TableWriter,
+    failures: TableWriter,
+}
+
+/// The summary before recovery: the listing's and the warehouse's counts.
+fn new_summary(
+    options: &RetryOptions,
+    scans: &[HookScan],
+    failed_events: usize,
+    events_queries: u64,
+    started: Instant,
+) -> RetrySummary {
+    RetrySummary {
+        run_id: options.run_id.clone(),
+        mode: options.mode,
+        dry_run: options.dry_run,
+        hooks: Vec::new(),
+        deliveries_scanned: scans.iter().map(|s| s.scanned).sum(),
+        failed_events: failed_events as u64,
+        already_landed: 0,
+        recovered: 0,
+        still_failing: 0,
+        given_up: 0,
+        given_up_before: 0,
+        not_attempted: 0,
+        events_queries,
+        github_requests: 0,
+        oldest_unrecovered: None,
+        alert: false,
+        window: options.window,
+        stopped: None,
+        planned: Vec::new(),
+        duration: started.elapsed(),
+    }
+}
+
+/// Sorts the candidates by verdict: those to recover, and the failure rows of those given up
+/// on; the others are only counted.
+fn triage(
+    options: &RetryOptions,
+    candidates: Vec<Candidate>,
+    summary: &mut RetrySummary,
+) -> (Vec<Candidate>, Vec<FailureRow>) {
+    let mut to_recover = Vec::new();
+    let mut give_up_rows = Vec::new();
+    for candidate in candidates {
+        match &candidate.verdict {
+            Verdict::Landed => summary.already_landed += 1,
+            Verdict::GivenUpBefore => summary.given_up_before += 1,
+            Verdict::GiveUp { failures } => {
+                summary.given_up += 1;
+                give_up_rows.push(FailureRow::new(
+                    &candidate,
+                    &options.run_id,
+                    format!(
+                        "gave up after {failures} failed recoveries (limit {}); recover it by \
+                         hand from GitHub's delivery log",
+                        options.give_up_after
+                    ),
+                    true,
+                ));
+            }
+            Verdict::Recover => to_recover.push(candidate),
+        }
+    }
+    (to_recover, give_up_rows)
+}
+
+/// A dry run's recoveries: each one planned, none started.
+fn plan(to_recover: Vec<Candidate>, summary: &mut RetrySummary) -> Vec<Recovery> {
+    summary.planned = to_recover
+        .iter()
+        .map(|c| PlannedRecovery {
+            guid: c.group.guid.clone(),
+            event: c.group.event.clone(),
+            hook: c.group.hook.to_string(),
+            delivery_id: c.group.newest_id(),
+            first_failed_at: c.group.first_failed_at(),
+        })
+        .collect();
+    summary.not_attempted = to_recover.len() as u64;
+    to_recover
+        .into_iter()
+        .map(|candidate| Recovery {
+            candidate,
+            outcome: Outcome::NotStarted,
+        })
+        .collect()
+}
+
+/// Appends `rows` to `table`, when there are any.
+///
+/// # Errors
+/// [`RetryError::Rows`] when a row does not convert, [`RetryError::Write`] when the warehouse
+/// refuses.
+pub(crate) async fn append<T: Serialize>(
+    table: &TableWriter,
+    rows: &[T],
+) -> Result<(), RetryError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    table.append(rows).await.map_err(|error| match error {
+        AppendError::Rows(error) => RetryError::Rows(error),
+        AppendError::Warehouse(source) => RetryError::Write {
+            table: table.table().name.to_owned(),
+            source,
+        },
+    })
+}
+
+/// Counts the recoveries' outcomes into `summary`.
+fn count_outcomes(options: &RetryOptions, recoveries: &[Recovery], summary: &mut RetrySummary) {
+    for recovery in recoveries {
+        match &recovery.outcome {
+            Outcome::Recovered => summary.recovered += 1,
+            Outcome::AlreadyLanded => summary.already_landed += 1,
+            Outcome::Failed { .. } => summary.still_failing += 1,
+            Outcome::Stopped { reason } => {
+                summary.not_attempted += 1;
+                summary.stopped.get_or_insert_with(|| reason.clone());
+            }
+            Outcome::NotStarted => {
+                if !options.dry_run {
+                    summary.not_attempted += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The oldest failure still unrecovered (with the alert it may raise, into `summary`), and per
+/// hook the oldest attempt id of an unrecovered event, below which its checkpoint must stay.
+fn oldest_unhandled(
+    options: &RetryOptions,
+    recoveries: &[Recovery],
+    summary: &mut RetrySummary,
+) -> HashMap<String, i64> {
+    let mut oldest_unhandled: HashMap<String, i64> = HashMap::new();
+    for recovery in recoveries {
+        let group = &recovery.candidate.group;
+        if !recovery.outcome.is_handled() {
+            let at = group.first_failed_at();
+            summary.oldest_unrecovered = Some(summary.oldest_unrecovered.map_or(at, |t| t.min(at)));
+            let entry = oldest_unhandled
+                .entry(group.hook.to_string())
+                .or_insert(i64::MAX);
+            *entry = (*entry).min(group.oldest_id());
+        }
+    }
+    if let Some(oldest) = summary.oldest_unrecovered {
+        let alert_after = options.window.saturating_sub(options.alert_margin);
+        summary.alert = (Utc::now() - oldest).to_std().unwrap_or_default() >= alert_after;
+    }
+    oldest_unhandled
+}
+
+/// The run's result: its summary, or the error of a recovery GitHub (or the events sink)
+/// stopped.
+fn finish(summary: RetrySummary, recoveries: &[Recovery]) -> Result<RetrySummary, RetryError> {
+    let unavailable = recoveries.iter().find_map(|r| match &r.outcome {
+        Outcome::Stopped { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    if let Some(message) = unavailable {
+        return Err(RetryError::Unavailable {
+            recovered: summary.recovered,
+            left: summary.not_attempted + summary.still_failing,
+            message,
+        });
+    }
+    Ok(summary)
 }
 
 fn report(scan: &HookScan, written: Option<i64>) -> HookReport {

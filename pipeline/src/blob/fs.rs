@@ -530,11 +530,7 @@ impl BlobStore for LocalBlobStore {
         data: Bytes,
         _content_type: &str,
     ) -> Result<CreateOutcome, BlobError> {
-        match self.put_bytes(key, data, Condition::Absent).await {
-            Ok(meta) => Ok(CreateOutcome::Created(meta)),
-            Err(BlobError::PreconditionFailed { .. }) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) => Err(e),
-        }
+        CreateOutcome::of_write(self.put_bytes(key, data, Condition::Absent).await)
     }
 
     async fn replace_if_generation(

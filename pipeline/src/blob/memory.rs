@@ -127,11 +127,7 @@ impl BlobStore for MemoryBlobStore {
         data: Bytes,
         content_type: &str,
     ) -> Result<CreateOutcome, BlobError> {
-        match self.write(key, data, content_type, Condition::Absent) {
-            Ok(meta) => Ok(CreateOutcome::Created(meta)),
-            Err(BlobError::PreconditionFailed { .. }) => Ok(CreateOutcome::AlreadyExists),
-            Err(e) => Err(e),
-        }
+        CreateOutcome::of_write(self.write(key, data, content_type, Condition::Absent))
     }
 
     async fn replace_if_generation(

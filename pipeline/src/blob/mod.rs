@@ -207,6 +207,19 @@ pub enum CreateOutcome {
 }
 
 impl CreateOutcome {
+    /// The outcome of a write made on the condition that the object is absent: a failed
+    /// precondition means it exists.
+    ///
+    /// # Errors
+    /// The write's other errors.
+    pub(crate) fn of_write(written: Result<BlobMeta, BlobError>) -> Result<Self, BlobError> {
+        match written {
+            Ok(meta) => Ok(Self::Created(meta)),
+            Err(BlobError::PreconditionFailed { .. }) => Ok(Self::AlreadyExists),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether this call created the object.
     pub fn created(&self) -> bool {
         matches!(self, Self::Created(_))

@@ -37,6 +37,7 @@ pub mod sql_source;
 #[cfg(test)]
 mod sql_source_tests;
 pub mod summary;
+pub mod table;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -58,6 +59,7 @@ pub use sink::{CollectSink, Sink, SplitSink, TableSink};
 pub use source::{IterSource, Limited, Mode, Source, SourceContext, Sourced};
 pub use sql_source::SqlSource;
 pub use summary::{Failure, RunSummary, StageCounts, StageKind};
+pub use table::{AppendError, TableWriter};
 pub use transform::{BoxError, DoFn, ParDo};
 pub use watermark::WatermarkStore;
 

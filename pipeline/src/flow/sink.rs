@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::rows;
+use super::table::TableWriter;
 use super::transform::BoxError;
-use crate::warehouse::ddl::TableLayout;
 use crate::warehouse::{TableDef, Warehouse};
 
 /// Writes elements, a batch at a time. A write that returns `Ok` is durable; an error stops the
@@ -34,7 +33,8 @@ pub trait Sink<T: Send + 'static>: Send + 'static {
 pub struct TableSink<T> {
     warehouse: Arc<dyn Warehouse>,
     table: TableDef,
-    layout: Option<TableLayout>,
+    /// Made when the sink opens, or given made by the caller.
+    writer: Option<TableWriter>,
     _rows: PhantomData<fn(T)>,
 }
 
@@ -44,7 +44,18 @@ impl<T> TableSink<T> {
         Self {
             warehouse,
             table,
-            layout: None,
+            writer: None,
+            _rows: PhantomData,
+        }
+    }
+
+    /// Appends through `writer`, whose table the caller has created already
+    /// ([`TableWriter::open`]): opening the sink creates nothing.
+    pub fn with_writer(writer: TableWriter) -> Self {
+        Self {
+            warehouse: Arc::clone(writer.warehouse()),
+            table: *writer.table(),
+            writer: Some(writer),
             _rows: PhantomData,
         }
     }
@@ -53,18 +64,21 @@ impl<T> TableSink<T> {
 #[async_trait]
 impl<T: Serialize + Send + 'static> Sink<T> for TableSink<T> {
     async fn open(&mut self) -> Result<(), BoxError> {
-        self.layout = Some(TableLayout::parse(&self.table)?);
-        self.warehouse.ensure_table(&self.table).await?;
+        if self.writer.is_none() {
+            let writer = TableWriter::open(Arc::clone(&self.warehouse), self.table).await?;
+            self.writer = Some(writer);
+        }
         Ok(())
     }
 
     async fn write(&mut self, items: Vec<T>) -> Result<(), BoxError> {
-        let layout = match &self.layout {
-            Some(layout) => layout,
-            None => self.layout.insert(TableLayout::parse(&self.table)?),
+        let writer = match &self.writer {
+            Some(writer) => writer,
+            None => self
+                .writer
+                .insert(TableWriter::new(Arc::clone(&self.warehouse), self.table)?),
         };
-        let batch = rows::to_batch(layout.arrow_schema(), &items)?;
-        self.warehouse.append(&self.table, batch).await?;
+        writer.append(&items).await?;
         Ok(())
     }
 }

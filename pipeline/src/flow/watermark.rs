@@ -14,6 +14,7 @@ use arrow::datatypes::TimestampMicrosecondType;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::shard::Shard;
+use super::table::{AppendError, TableWriter};
 use crate::sql;
 use crate::warehouse::{ParamValue, Params, Warehouse, WarehouseError};
 
@@ -178,21 +179,20 @@ impl WatermarkStore {
             watermark: DateTime<Utc>,
             updated: DateTime<Utc>,
         }
-        let layout = crate::warehouse::ddl::TableLayout::parse(&sql::WATERMARKS)?;
-        let batch = super::rows::to_batch(
-            layout.arrow_schema(),
-            &[Row {
-                pipeline,
-                shard: shard.to_string(),
-                watermark,
-                updated: Utc::now(),
-            }],
-        )
-        .map_err(|e| WarehouseError::Remote {
-            backend: self.warehouse.backend(),
-            message: e.to_string(),
-        })?;
-        self.warehouse.append(&sql::WATERMARKS, batch).await
+        let row = Row {
+            pipeline,
+            shard: shard.to_string(),
+            watermark,
+            updated: Utc::now(),
+        };
+        let writer = TableWriter::new(Arc::clone(&self.warehouse), sql::WATERMARKS)?;
+        writer.append(&[row]).await.map_err(|error| match error {
+            AppendError::Rows(e) => WarehouseError::Remote {
+                backend: self.warehouse.backend(),
+                message: e.to_string(),
+            },
+            AppendError::Warehouse(e) => e,
+        })
     }
 }
 

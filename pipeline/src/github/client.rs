@@ -192,11 +192,8 @@ impl GitHubClient {
         auth: &Auth,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, GitHubError> {
-        let policy = self.inner.config.retry;
         let url = format!("{}{path}", self.inner.config.api_url);
-        let mut failures = 0u32;
-        let mut limited = 0u32;
-        let mut refreshed_jwt = false;
+        let mut tries = Tries::default();
         loop {
             if let Some(until) = self.inner.budget.blocked_until() {
                 self.wait_for(&method, path, until).await?;
@@ -204,83 +201,141 @@ impl GitHubClient {
             if method == Method::POST {
                 self.inner.spacing.wait().await;
             }
-            let mut request = self
-                .inner
-                .http
-                .request(method.clone(), &url)
-                .header(header::ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28");
-            request = match auth {
-                Auth::App(app) => request.bearer_auth(app.token()?),
-                Auth::Token(token) => request.bearer_auth(token.expose()),
-                Auth::None => request,
-            };
-            if let Some(body) = body {
-                request = request.json(body);
-            }
+            let request = self.request(&method, &url, auth, body)?;
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let response = match request.send().await {
                 Ok(response) => response,
                 Err(source) => {
-                    failures += 1;
-                    if failures >= policy.attempts {
-                        return Err(GitHubError::Transport {
-                            method: method.to_string(),
-                            path: path.to_owned(),
-                            attempts: failures,
-                            source: source.without_url(),
-                        });
-                    }
-                    tracing::warn!(%method, path, error = %source.without_url(), "GitHub unreachable; retrying");
-                    tokio::time::sleep(policy.backoff(failures)).await;
+                    self.unreachable(&method, path, source, &mut tries).await?;
                     continue;
                 }
             };
             self.inner.budget.observe(response.headers());
-            let status = response.status();
-            if status.is_success() || status.is_redirection() {
+            if let Some(response) = self
+                .judge(&method, path, auth, response, &mut tries)
+                .await?
+            {
                 return Ok(response);
             }
-            if status == StatusCode::UNAUTHORIZED
-                && let Auth::App(app) = auth
-                && !refreshed_jwt
-            {
-                // A JWT minted just before a clock step or key rotation: mint a fresh one once.
-                refreshed_jwt = true;
-                app.forget();
-                continue;
-            }
-            if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
-                let told = told_wait(response.headers());
-                let message = error_message(response).await;
-                let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
-                    || told.is_some()
-                    || message.to_ascii_lowercase().contains("rate limit");
-                if !rate_limited {
-                    return Err(status_error(&method, path, status, message));
-                }
-                limited += 1;
-                if limited > policy.rate_limit_retries {
-                    return Err(status_error(&method, path, status, message));
-                }
-                let wait = told.unwrap_or(policy.secondary_wait);
-                let until =
-                    Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                tracing::warn!(%method, path, status = status.as_u16(), wait_secs = wait.as_secs_f64(), "GitHub rate limit; waiting");
-                self.wait_for(&method, path, until).await?;
-                continue;
-            }
-            if status.is_server_error() {
-                failures += 1;
-                if failures < policy.attempts {
-                    tracing::warn!(%method, path, status = status.as_u16(), "GitHub server error; retrying");
-                    tokio::time::sleep(policy.backoff(failures)).await;
-                    continue;
-                }
-            }
-            let message = error_message(response).await;
-            return Err(status_error(&method, path, status, message));
         }
+    }
+
+    /// The request to `url`, with GitHub's headers, the credentials and the JSON body.
+    fn request(
+        &self,
+        method: &Method,
+        url: &str,
+        auth: &Auth,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::RequestBuilder, GitHubError> {
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        request = match auth {
+            Auth::App(app) => request.bearer_auth(app.token()?),
+            Auth::Token(token) => request.bearer_auth(token.expose()),
+            Auth::None => request,
+        };
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Ok(request)
+    }
+
+    /// GitHub could not be reached: waits before the next try, or gives up after the
+    /// policy's attempts.
+    async fn unreachable(
+        &self,
+        method: &Method,
+        path: &str,
+        source: reqwest::Error,
+        tries: &mut Tries,
+    ) -> Result<(), GitHubError> {
+        let policy = self.inner.config.retry;
+        tries.failures += 1;
+        if tries.failures >= policy.attempts {
+            return Err(GitHubError::Transport {
+                method: method.to_string(),
+                path: path.to_owned(),
+                attempts: tries.failures,
+                source: source.without_url(),
+            });
+        }
+        tracing::warn!(%method, path, error = %source.without_url(), "GitHub unreachable; retrying");
+        tokio::time::sleep(policy.backoff(tries.failures)).await;
+        Ok(())
+    }
+
+    /// Judges an answer: the response when it is a success, `None` when the request is to be
+    /// sent again (after the wait this has done), or the error.
+    async fn judge(
+        &self,
+        method: &Method,
+        path: &str,
+        auth: &Auth,
+        response: Response,
+        tries: &mut Tries,
+    ) -> Result<Option<Response>, GitHubError> {
+        let policy = self.inner.config.retry;
+        let status = response.status();
+        if status.is_success() || status.is_redirection() {
+            return Ok(Some(response));
+        }
+        if status == StatusCode::UNAUTHORIZED
+            && let Auth::App(app) = auth
+            && !tries.refreshed_jwt
+        {
+            // A JWT minted just before a clock step or key rotation: mint a fresh one once.
+            tries.refreshed_jwt = true;
+            app.forget();
+            return Ok(None);
+        }
+        if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited(method, path, response, tries).await?;
+            return Ok(None);
+        }
+        if status.is_server_error() {
+            tries.failures += 1;
+            if tries.failures < policy.attempts {
+                tracing::warn!(%method, path, status = status.as_u16(), "GitHub server error; retrying");
+                tokio::time::sleep(policy.backoff(tries.failures)).await;
+                return Ok(None);
+            }
+        }
+        let message = error_message(response).await;
+        Err(status_error(method, path, status, message))
+    }
+
+    /// A 403 or 429: waits out a rate limit (as GitHub says, or the policy's secondary wait),
+    /// or returns the error of a refusal that is no rate limit, or of one limit too many.
+    async fn rate_limited(
+        &self,
+        method: &Method,
+        path: &str,
+        response: Response,
+        tries: &mut Tries,
+    ) -> Result<(), GitHubError> {
+        let policy = self.inner.config.retry;
+        let status = response.status();
+        let told = told_wait(response.headers());
+        let message = error_message(response).await;
+        let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
+            || told.is_some()
+            || message.to_ascii_lowercase().contains("rate limit");
+        if !rate_limited {
+            return Err(status_error(method, path, status, message));
+        }
+        tries.limited += 1;
+        if tries.limited > policy.rate_limit_retries {
+            return Err(status_error(method, path, status, message));
+        }
+        let wait = told.unwrap_or(policy.secondary_wait);
+        let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        tracing::warn!(%method, path, status = status.as_u16(), wait_secs = wait.as_secs_f64(), "GitHub rate limit; waiting");
+        self.wait_for(method, path, until).await
     }
 
     async fn wait_for(
@@ -302,6 +357,17 @@ impl GitHubClient {
         tokio::time::sleep(wait).await;
         Ok(())
     }
+}
+
+/// What one call of [`GitHubClient::send`] has tried so far.
+#[derive(Debug, Default)]
+struct Tries {
+    /// Failures to reach GitHub and server errors.
+    failures: u32,
+    /// Rate-limited answers.
+    limited: u32,
+    /// Whether the App's JWT was minted again after a 401.
+    refreshed_jwt: bool,
 }
 
 /// How long a rate-limited answer says to wait: `Retry-After`, or until `x-ratelimit-reset`

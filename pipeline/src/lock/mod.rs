@@ -390,22 +390,96 @@ pub async fn acquire(
     options: LockOptions,
 ) -> Result<Acquired, LockError> {
     let (ttl, skew) = options.checked()?;
-    let target = Target {
-        uri: store.uri(&key),
-        store,
-        key,
+    let mut acquiring = Acquiring {
+        target: Target {
+            uri: store.uri(&key),
+            store,
+            key,
+        },
+        options,
+        ttl,
+        skew,
+        written: Vec::new(),
     };
-    // Every record this call wrote: if a write's answer was lost but the write landed, a later
-    // read finds one of these, and the lock is ours.
-    let mut written: Vec<LockRecord> = Vec::new();
     for _round in 0..MAX_ACQUIRE_ROUNDS {
-        let now = Utc::now();
-        let record = LockRecord {
-            holder: options.holder.clone(),
-            acquired_at: now,
-            expires_at: now + ttl,
+        if let Some(acquired) = acquiring.round().await? {
+            return Ok(acquired);
+        }
+    }
+    Err(LockError::Contended {
+        uri: acquiring.target.uri,
+        rounds: MAX_ACQUIRE_ROUNDS,
+    })
+}
+
+/// One call of [`acquire`], from round to round.
+struct Acquiring {
+    target: Target,
+    options: LockOptions,
+    ttl: TimeDelta,
+    skew: TimeDelta,
+    /// Every record this call wrote: if a write's answer was lost but the write landed, a later
+    /// read finds one of these, and the lock is ours.
+    written: Vec<LockRecord>,
+}
+
+impl Acquiring {
+    /// One round: create the object, else read it and report who holds it, else take it over.
+    /// `None` when the object changed under this round and the next must look again.
+    async fn round(&mut self) -> Result<Option<Acquired>, LockError> {
+        if let Some(held) = self.create().await? {
+            return Ok(Some(held));
+        }
+        let target = &self.target;
+        let Some(current) = target
+            .observe(self.ttl)
+            .await
+            .map_err(|e| target.error("read", e))?
+        else {
+            return Ok(None); // Released between our create and our read: try to create it again.
         };
-        written.push(record.clone());
+        if let Some(mine) = current.record.as_ref().filter(|r| self.written.contains(r)) {
+            tracing::info!(key = %target.key, holder = %mine.holder, expires_at = %mine.expires_at, "Acquired the lock (the store's answer to the write was lost).");
+            let mine = mine.clone();
+            return Ok(Some(self.held(current.generation, mine)));
+        }
+        let now = Utc::now();
+        if now < current.expires_at + self.skew {
+            tracing::info!(key = %target.key, holder = %current.holder, until = %current.expires_at, "The lock is held by another holder.");
+            return Ok(Some(Acquired::Busy {
+                holder: current.holder,
+                until: current.expires_at,
+            }));
+        }
+        self.take_over(&current, now).await
+    }
+
+    /// A new record of this holder from `now`, remembered as written.
+    fn record(&mut self, now: DateTime<Utc>) -> LockRecord {
+        let record = LockRecord {
+            holder: self.options.holder.clone(),
+            acquired_at: now,
+            expires_at: now + self.ttl,
+        };
+        self.written.push(record.clone());
+        record
+    }
+
+    /// The lock, held from the object of `generation` holding `record`.
+    fn held(&self, generation: Generation, record: LockRecord) -> Acquired {
+        Acquired::Held(HeldLock::start(
+            self.target.clone(),
+            self.options.clone(),
+            generation,
+            record,
+        ))
+    }
+
+    /// Creates the object if there is none: the lock, or `None` when it exists (or the
+    /// create's answer was lost: the read that follows tells).
+    async fn create(&mut self) -> Result<Option<Acquired>, LockError> {
+        let record = self.record(Utc::now());
+        let target = &self.target;
         let created = retrying("create", &target.key, || {
             target
                 .store
@@ -415,52 +489,24 @@ pub async fn acquire(
         match created {
             Ok(CreateOutcome::Created(meta)) => {
                 tracing::info!(key = %target.key, holder = %record.holder, expires_at = %record.expires_at, "Acquired the lock.");
-                return Ok(Acquired::Held(HeldLock::start(
-                    target,
-                    options,
-                    meta.generation,
-                    record,
-                )));
+                Ok(Some(self.held(meta.generation, record)))
             }
-            Ok(CreateOutcome::AlreadyExists) => {}
-            // The create may have landed; the read below tells.
-            Err(e) if e.is_transient() => {}
-            Err(e) => return Err(target.error("create", e)),
+            Ok(CreateOutcome::AlreadyExists) => Ok(None),
+            // The create may have landed; the read that follows tells.
+            Err(e) if e.is_transient() => Ok(None),
+            Err(e) => Err(target.error("create", e)),
         }
+    }
 
-        let Some(current) = target
-            .observe(ttl)
-            .await
-            .map_err(|e| target.error("read", e))?
-        else {
-            continue; // Released between our create and our read: try to create it again.
-        };
-        if let Some(mine) = current.record.as_ref().filter(|r| written.contains(r)) {
-            tracing::info!(key = %target.key, holder = %mine.holder, expires_at = %mine.expires_at, "Acquired the lock (the store's answer to the write was lost).");
-            let mine = mine.clone();
-            return Ok(Acquired::Held(HeldLock::start(
-                target,
-                options,
-                current.generation,
-                mine,
-            )));
-        }
-        let now = Utc::now();
-        if now < current.expires_at + skew {
-            tracing::info!(key = %target.key, holder = %current.holder, until = %current.expires_at, "The lock is held by another holder.");
-            return Ok(Acquired::Busy {
-                holder: current.holder,
-                until: current.expires_at,
-            });
-        }
-
-        // Expired: its holder crashed or lost it. Take it over, only if nobody else did first.
-        let record = LockRecord {
-            holder: options.holder.clone(),
-            acquired_at: now,
-            expires_at: now + ttl,
-        };
-        written.push(record.clone());
+    /// Takes the expired object `current` over (its holder crashed or lost it), only if nobody
+    /// else did first: `None` when another taker won, for the next round to report.
+    async fn take_over(
+        &mut self,
+        current: &Observed,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Acquired>, LockError> {
+        let record = self.record(now);
+        let target = &self.target;
         let replaced = retrying("take over", &target.key, || {
             target.store.replace_if_generation(
                 &target.key,
@@ -480,23 +526,14 @@ pub async fn acquire(
                     expires_at = %record.expires_at,
                     "Took over an expired lock."
                 );
-                return Ok(Acquired::Held(HeldLock::start(
-                    target,
-                    options,
-                    meta.generation,
-                    record,
-                )));
+                Ok(Some(self.held(meta.generation, record)))
             }
             // Another taker won the race (or our write landed and its answer was lost): the
             // next round reads the object again and reports who holds it.
-            Err(BlobError::PreconditionFailed { .. }) => {}
-            Err(e) => return Err(target.error("take over", e)),
+            Err(BlobError::PreconditionFailed { .. }) => Ok(None),
+            Err(e) => Err(target.error("take over", e)),
         }
     }
-    Err(LockError::Contended {
-        uri: target.uri,
-        rounds: MAX_ACQUIRE_ROUNDS,
-    })
 }
 
 /// What the holder and its renewal task share.
@@ -758,45 +795,19 @@ async fn renew_once(
             ..previous.clone()
         };
         written.push(record.clone());
-        let write = target.store.replace_if_generation(
-            &target.key,
-            record.to_bytes(),
-            CONTENT_TYPE,
-            generation,
-        );
-        let error = match tokio::time::timeout(remaining, write).await {
-            Ok(Ok(meta)) => {
-                *lease_of(lease) = Lease {
-                    generation: meta.generation,
-                    record,
-                };
-                tracing::debug!(key = %target.key, expires_at = %lease_of(lease).record.expires_at, "Renewed the lock.");
-                return Renewal::Renewed;
-            }
-            Ok(Err(error)) => error,
-            Err(_) => {
+        let error = match write_renewal(target, lease, record, generation, remaining).await {
+            Ok(()) => return Renewal::Renewed,
+            Err(RenewalFailed::Late) => {
                 return Renewal::Lost(format!(
                     "the store did not answer before the lock expired at {}",
                     previous.expires_at
                 ));
             }
+            Err(RenewalFailed::Store(error)) => error,
         };
         match error {
             BlobError::PreconditionFailed { .. } => {
-                // An earlier attempt of ours may have landed with its answer lost.
-                if written.len() > 1
-                    && let Ok(Some(current)) = target.observe(ttl_delta).await
-                    && let Some(mine) = current.record.filter(|r| written.contains(r))
-                {
-                    *lease_of(lease) = Lease {
-                        generation: current.generation,
-                        record: mine,
-                    };
-                    return Renewal::Renewed;
-                }
-                return Renewal::Lost(
-                    "another process replaced or deleted the lock object".to_owned(),
-                );
+                return renewal_refused(target, ttl_delta, lease, &written).await;
             }
             error if error.is_transient() => {
                 tracing::debug!(key = %target.key, error = %error, ?wait, "Retrying the lock renewal.");
@@ -814,4 +825,62 @@ async fn renew_once(
         }
         wait = wait.saturating_mul(2);
     }
+}
+
+/// Why one renewal write did not renew.
+enum RenewalFailed {
+    /// The store did not answer within the time left.
+    Late,
+    /// The store's error.
+    Store(BlobError),
+}
+
+/// Writes `record` over the object of `generation`, waiting at most `remaining`; on success
+/// the lease holds what was written.
+async fn write_renewal(
+    target: &Target,
+    lease: &Mutex<Lease>,
+    record: LockRecord,
+    generation: Generation,
+    remaining: Duration,
+) -> Result<(), RenewalFailed> {
+    let write = target.store.replace_if_generation(
+        &target.key,
+        record.to_bytes(),
+        CONTENT_TYPE,
+        generation,
+    );
+    match tokio::time::timeout(remaining, write).await {
+        Ok(Ok(meta)) => {
+            *lease_of(lease) = Lease {
+                generation: meta.generation,
+                record,
+            };
+            tracing::debug!(key = %target.key, expires_at = %lease_of(lease).record.expires_at, "Renewed the lock.");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(RenewalFailed::Store(error)),
+        Err(_) => Err(RenewalFailed::Late),
+    }
+}
+
+/// A renewal the store refused on its precondition: renewed after all when an earlier attempt
+/// of ours landed with its answer lost, else lost.
+async fn renewal_refused(
+    target: &Target,
+    ttl: TimeDelta,
+    lease: &Mutex<Lease>,
+    written: &[LockRecord],
+) -> Renewal {
+    if written.len() > 1
+        && let Ok(Some(current)) = target.observe(ttl).await
+        && let Some(mine) = current.record.filter(|r| written.contains(r))
+    {
+        *lease_of(lease) = Lease {
+            generation: current.generation,
+            record: mine,
+        };
+        return Renewal::Renewed;
+    }
+    Renewal::Lost("another process replaced or deleted the lock object".to_owned())
 }

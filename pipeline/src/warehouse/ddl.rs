@@ -3,7 +3,8 @@
 //! Both backends take their table layout from here: the local one builds Arrow schemas and
 //! day partitions, the BigQuery one builds its `TableSchema`, time partitioning and clustering.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
@@ -137,6 +138,20 @@ impl TableLayout {
         })
     }
 
+    /// `table`'s layout, its DDL parsed once per process: a table's DDL is a constant of the
+    /// program, so the appends and queries after the first take the layout parsed then.
+    ///
+    /// # Errors
+    /// As [`TableLayout::parse`] (a DDL that fails is parsed again, and fails again, each time).
+    pub fn of(table: &TableDef) -> Result<Arc<Self>, WarehouseError> {
+        if let Some(layout) = parsed_layouts().get(table) {
+            return Ok(Arc::clone(layout));
+        }
+        let layout = Arc::new(Self::parse(table)?);
+        parsed_layouts().insert(*table, Arc::clone(&layout));
+        Ok(layout)
+    }
+
     /// The Arrow schema of the table's rows.
     pub fn arrow_schema(&self) -> SchemaRef {
         Arc::new(Schema::new(
@@ -146,6 +161,16 @@ impl TableLayout {
                 .collect::<Vec<_>>(),
         ))
     }
+}
+
+/// The layouts [`TableLayout::of`] parsed, by table. A layout is only ever inserted whole, so a
+/// poisoned map is still consistent.
+fn parsed_layouts() -> MutexGuard<'static, HashMap<TableDef, Arc<TableLayout>>> {
+    static PARSED: OnceLock<Mutex<HashMap<TableDef, Arc<TableLayout>>>> = OnceLock::new();
+    PARSED
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 fn column_type(sql: &SqlType) -> Option<ColumnType> {
@@ -251,6 +276,14 @@ mod tests {
             assert_eq!(layout.name, table.name);
             assert!(!layout.columns.is_empty(), "{table} has no columns");
         }
+    }
+
+    #[test]
+    fn a_layout_is_parsed_once() {
+        let first = TableLayout::of(&crate::sql::CHECKPOINT).unwrap();
+        let again = TableLayout::of(&crate::sql::CHECKPOINT).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(*first, TableLayout::parse(&crate::sql::CHECKPOINT).unwrap());
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub use crate::sql::TableDef;
 #[cfg(test)]
 pub(crate) mod crosscheck_tests;
 
+use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
@@ -63,6 +66,28 @@ impl QueryResult {
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| WarehouseError::Arrow(arrow::error::ArrowError::JsonError(e.to_string())))
+    }
+}
+
+/// The tables a warehouse has created (or found) since it was opened, by name, so that an
+/// append creates its table once, not on every batch.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyTables(Mutex<HashSet<&'static str>>);
+
+impl ReadyTables {
+    /// Whether `table` was made ready.
+    pub(crate) fn contains(&self, table: &TableDef) -> bool {
+        self.names().contains(table.name)
+    }
+
+    /// Records `table` as ready.
+    pub(crate) fn insert(&self, table: &TableDef) {
+        self.names().insert(table.name);
+    }
+
+    /// The names; a name is only ever inserted whole, so a poisoned set is still consistent.
+    fn names(&self) -> MutexGuard<'_, HashSet<&'static str>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

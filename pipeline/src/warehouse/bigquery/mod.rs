@@ -35,9 +35,8 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -53,7 +52,7 @@ pub use config::{BigQueryConfig, Credentials};
 use self::client::{Rest, job_failure, remote};
 use self::rows::BqField;
 use super::ddl::TableLayout;
-use super::{BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError};
+use super::{BatchStream, Params, QueryResult, ReadyTables, TableDef, Warehouse, WarehouseError};
 
 /// Most rows one insertAll request carries (BigQuery's recommendation).
 const MAX_ROWS_PER_INSERT: usize = 500;
@@ -84,7 +83,7 @@ struct Inner {
     rest: Rest,
     prefix: String,
     dataset_ready: tokio::sync::OnceCell<()>,
-    tables_ready: Mutex<HashSet<String>>,
+    tables_ready: ReadyTables,
 }
 
 impl std::fmt::Debug for BigQueryWarehouse {
@@ -111,7 +110,7 @@ impl BigQueryWarehouse {
                 config,
                 rest,
                 dataset_ready: tokio::sync::OnceCell::new(),
-                tables_ready: Mutex::new(HashSet::new()),
+                tables_ready: ReadyTables::default(),
             }),
         })
     }
@@ -228,8 +227,10 @@ impl BigQueryWarehouse {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.ensure_table_once(table).await?;
-        let layout = TableLayout::parse(table)?;
+        if !self.inner.tables_ready.contains(table) {
+            self.ensure_table(table).await?;
+        }
+        let layout = TableLayout::of(table)?;
         let refused = |first: String| WarehouseError::RowsRefused {
             table: table.name.to_owned(),
             count: batch.num_rows(),
@@ -337,19 +338,6 @@ impl BigQueryWarehouse {
             count: errors.len(),
             first,
         })
-    }
-
-    async fn ensure_table_once(&self, table: &TableDef) -> Result<(), WarehouseError> {
-        let known = self
-            .inner
-            .tables_ready
-            .lock()
-            .map(|ready| ready.contains(table.name))
-            .unwrap_or(false);
-        if !known {
-            self.ensure_table(table).await?;
-        }
-        Ok(())
     }
 
     /// Starts `sql` and waits for its first page.
@@ -622,7 +610,7 @@ impl Warehouse for BigQueryWarehouse {
 
     async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
         self.ensure_dataset().await?;
-        let layout = TableLayout::parse(table)?;
+        let layout = TableLayout::of(table)?;
         let config = &self.inner.config;
         let fields: Vec<Value> = layout
             .columns
@@ -669,9 +657,7 @@ impl Warehouse for BigQueryWarehouse {
         if answer.status != StatusCode::CONFLICT {
             answer.into_ok(&what)?;
         }
-        if let Ok(mut ready) = self.inner.tables_ready.lock() {
-            ready.insert(table.name.to_owned());
-        }
+        self.inner.tables_ready.insert(table);
         Ok(())
     }
 

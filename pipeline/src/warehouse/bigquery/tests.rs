@@ -1,6 +1,8 @@
 //! The BigQuery backend against bqemulator (`BIGQUERY_EMULATOR_HOST`, started by
 //! `.ci/emulators`), each test in a dataset of its own that it deletes at the end.
 
+use std::collections::HashSet;
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use chrono::{TimeZone, Utc};

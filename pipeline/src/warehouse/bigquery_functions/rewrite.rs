@@ -210,45 +210,7 @@ fn plain_args(function: &mut Function) -> Option<Vec<&mut Expr>> {
 fn rewrite_expr(expr: &mut Expr) {
     match expr {
         Expr::Function(_) => rewrite_function(expr),
-        Expr::Cast {
-            kind,
-            expr: inner,
-            data_type,
-            ..
-        } => {
-            let safe = matches!(kind, CastKind::SafeCast | CastKind::TryCast);
-            if matches!(data_type, DataType::Timestamp(..)) {
-                let name = if safe {
-                    SAFE_CAST_TO_TIMESTAMP
-                } else {
-                    "timestamp"
-                };
-                *expr = call(name, vec![(**inner).clone()]);
-                return;
-            }
-            if matches!(data_type, DataType::Int64) {
-                let name = if safe {
-                    SAFE_CAST_TO_INT64
-                } else {
-                    CAST_TO_INT64
-                };
-                *expr = call(name, vec![(**inner).clone()]);
-                return;
-            }
-            if matches!(data_type, DataType::String(_)) {
-                *expr = call(CAST_TO_STRING, vec![(**inner).clone()]);
-                return;
-            }
-            if matches!(kind, CastKind::SafeCast) {
-                *kind = CastKind::TryCast;
-            }
-            match data_type {
-                DataType::Int64 => *data_type = DataType::BigInt(None),
-                DataType::Float64 => *data_type = DataType::Double(ExactNumberInfo::None),
-                DataType::Bool => *data_type = DataType::Boolean,
-                _ => {}
-            }
-        }
+        Expr::Cast { .. } => rewrite_cast(expr),
         Expr::Value(value) => {
             // BigQuery's raw (r'…') and triple-quoted strings are plain strings to DataFusion.
             if let Value::SingleQuotedRawStringLiteral(text)
@@ -268,30 +230,77 @@ fn rewrite_expr(expr: &mut Expr) {
             expr: needle,
             array_expr,
             negated,
-        } => {
-            *expr = match &**array_expr {
-                Expr::Array(array) if array.elem.is_empty() => {
-                    Expr::value(Value::Boolean(*negated))
-                }
-                Expr::Array(array) => Expr::InList {
-                    expr: needle.clone(),
-                    list: array.elem.clone(),
-                    negated: *negated,
-                },
-                other => {
-                    let has = call("array_has", vec![other.clone(), (**needle).clone()]);
-                    if *negated {
-                        Expr::UnaryOp {
-                            op: UnaryOperator::Not,
-                            expr: Box::new(Expr::Nested(Box::new(has))),
-                        }
-                    } else {
-                        has
-                    }
-                }
-            };
-        }
+        } => *expr = in_unnest(needle, array_expr, *negated),
         _ => {}
+    }
+}
+
+/// A cast with BigQuery's meaning: to TIMESTAMP, INT64 and STRING through gma's functions,
+/// `SAFE_CAST` as `TRY_CAST`, BigQuery's type names as DataFusion's.
+fn rewrite_cast(expr: &mut Expr) {
+    let Expr::Cast {
+        kind,
+        expr: inner,
+        data_type,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let safe = matches!(kind, CastKind::SafeCast | CastKind::TryCast);
+    if matches!(data_type, DataType::Timestamp(..)) {
+        let name = if safe {
+            SAFE_CAST_TO_TIMESTAMP
+        } else {
+            "timestamp"
+        };
+        *expr = call(name, vec![(**inner).clone()]);
+        return;
+    }
+    if matches!(data_type, DataType::Int64) {
+        let name = if safe {
+            SAFE_CAST_TO_INT64
+        } else {
+            CAST_TO_INT64
+        };
+        *expr = call(name, vec![(**inner).clone()]);
+        return;
+    }
+    if matches!(data_type, DataType::String(_)) {
+        *expr = call(CAST_TO_STRING, vec![(**inner).clone()]);
+        return;
+    }
+    if matches!(kind, CastKind::SafeCast) {
+        *kind = CastKind::TryCast;
+    }
+    match data_type {
+        DataType::Int64 => *data_type = DataType::BigInt(None),
+        DataType::Float64 => *data_type = DataType::Double(ExactNumberInfo::None),
+        DataType::Bool => *data_type = DataType::Boolean,
+        _ => {}
+    }
+}
+
+/// `needle IN UNNEST(array)`: a list for a literal array, else `array_has`.
+fn in_unnest(needle: &Expr, array: &Expr, negated: bool) -> Expr {
+    match array {
+        Expr::Array(array) if array.elem.is_empty() => Expr::value(Value::Boolean(negated)),
+        Expr::Array(array) => Expr::InList {
+            expr: Box::new(needle.clone()),
+            list: array.elem.clone(),
+            negated,
+        },
+        other => {
+            let has = call("array_has", vec![other.clone(), needle.clone()]);
+            if negated {
+                Expr::UnaryOp {
+                    op: UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(has))),
+                }
+            } else {
+                has
+            }
+        }
     }
 }
 
@@ -309,9 +318,29 @@ fn rewrite_function(expr: &mut Expr) {
         return;
     };
     let name = function.name.to_string().to_ascii_lowercase();
-    if let Some((_, position)) = DATE_PART_ARGUMENTS.iter().find(|(n, _)| *n == name)
-        && let Some(mut args) = plain_args(function)
-        && let Some(arg) = args.get_mut(*position)
+    if let Some((_, position)) = DATE_PART_ARGUMENTS.iter().find(|(n, _)| *n == name) {
+        quote_date_part(function, *position);
+        return;
+    }
+    let replacement = match name.as_str() {
+        "timestamp_add" | "date_add" => interval_arithmetic(function, BinaryOperator::Plus),
+        "timestamp_sub" | "date_sub" => interval_arithmetic(function, BinaryOperator::Minus),
+        "date_trunc" => date_trunc(function),
+        "if" => if_to_case(function),
+        "div" => integer_division(function),
+        "countif" => count_if(function),
+        _ => None,
+    };
+    if let Some(replacement) = replacement {
+        *expr = replacement;
+    }
+}
+
+/// The date part at `position` (`SECOND`, `WEEK(MONDAY)`) as the string literal DataFusion's
+/// functions take.
+fn quote_date_part(function: &mut Function, position: usize) {
+    if let Some(mut args) = plain_args(function)
+        && let Some(arg) = args.get_mut(position)
     {
         match &**arg {
             Expr::Identifier(ident) => **arg = string(ident.value.to_ascii_uppercase()),
@@ -320,82 +349,89 @@ fn rewrite_function(expr: &mut Expr) {
             }
             _ => {}
         }
-        return;
     }
-    let operator = match name.as_str() {
-        "timestamp_add" | "date_add" => Some(BinaryOperator::Plus),
-        "timestamp_sub" | "date_sub" => Some(BinaryOperator::Minus),
-        _ => None,
+}
+
+/// `TIMESTAMP_ADD(t, INTERVAL n unit)` as `(t) + INTERVAL n unit` (`op` minus for `_SUB`).
+fn interval_arithmetic(function: &mut Function, op: BinaryOperator) -> Option<Expr> {
+    let args = plain_args(function)?;
+    let [left, right] = args.as_slice() else {
+        return None;
     };
-    if let Some(op) = operator
-        && let Some(args) = plain_args(function)
-        && let [left, right] = args.as_slice()
-    {
-        let (left, right) = ((**left).clone(), (**right).clone());
-        *expr = Expr::Nested(Box::new(Expr::BinaryOp {
-            left: Box::new(Expr::Nested(Box::new(left))),
-            op,
-            right: Box::new(right),
-        }));
-        return;
+    let (left, right) = ((**left).clone(), (**right).clone());
+    Some(Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new(left))),
+        op,
+        right: Box::new(right),
+    })))
+}
+
+/// BigQuery's `DATE_TRUNC(date, MONTH)` as `DATE(TIMESTAMP_TRUNC(TIMESTAMP(date), 'MONTH'))`.
+fn date_trunc(function: &mut Function) -> Option<Expr> {
+    let args = plain_args(function)?;
+    let [date, part] = args.as_slice() else {
+        return None;
+    };
+    if !is_date_part(part) {
+        return None;
     }
-    if name == "date_trunc"
-        && let Some(args) = plain_args(function)
-        && let [date, part] = args.as_slice()
-        && is_date_part(part)
-    {
-        let part = match &**part {
-            Expr::Identifier(ident) => ident.value.to_ascii_uppercase(),
-            other => other.to_string().to_ascii_uppercase(),
-        };
-        let timestamp = call("timestamp", vec![(**date).clone()]);
-        *expr = call(
-            "date",
-            vec![call("timestamp_trunc", vec![timestamp, string(part)])],
-        );
-        return;
-    }
-    if name == "if"
-        && let Some(args) = plain_args(function)
-        && let [condition, then, otherwise] = args.as_slice()
-    {
-        *expr = Expr::Case {
-            case_token: AttachedToken::empty(),
-            end_token: AttachedToken::empty(),
-            operand: None,
-            conditions: vec![CaseWhen {
-                condition: (**condition).clone(),
-                result: (**then).clone(),
-            }],
-            else_result: Some(Box::new((**otherwise).clone())),
-        };
-        return;
-    }
-    if name == "div"
-        && let Some(args) = plain_args(function)
-        && let [x, y] = args.as_slice()
-    {
-        *expr = Expr::Nested(Box::new(Expr::BinaryOp {
-            left: Box::new(Expr::Nested(Box::new((**x).clone()))),
-            op: BinaryOperator::Divide,
-            right: Box::new(Expr::Nested(Box::new((**y).clone()))),
-        }));
-        return;
-    }
-    if name == "countif"
-        && let Some(args) = plain_args(function)
-        && let [arg] = args.as_slice()
-    {
-        let condition = call(
-            "nullif",
-            vec![(**arg).clone(), Expr::value(Value::Boolean(false))],
-        );
-        let mut count = function.clone();
-        count.name = ObjectName::from(vec![Ident::new("count")]);
-        count.args = match call("count", vec![condition]) {
-            Expr::Function(f) => f.args,
-            _ => return,
-        };
-        *expr = Expr::Function(count);
-    }
+    let part = match &**part {
+        Expr::Identifier(ident) => ident.value.to_ascii_uppercase(),
+        other => other.to_string().to_ascii_uppercase(),
+    };
+    let timestamp = call("timestamp", vec![(**date).clone()]);
+    Some(call(
+        "date",
+        vec![call("timestamp_trunc", vec![timestamp, string(part)])],
+    ))
+}
+
+/// `IF(c, a, b)` as `CASE WHEN c THEN a ELSE b END`.
+fn if_to_case(function: &mut Function) -> Option<Expr> {
+    let args = plain_args(function)?;
+    let [condition, then, otherwise] = args.as_slice() else {
+        return None;
+    };
+    Some(Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition: (**condition).clone(),
+            result: (**then).clone(),
+        }],
+        else_result: Some(Box::new((**otherwise).clone())),
+    })
+}
+
+/// `DIV(x, y)` as the integer division `(x) / (y)`.
+fn integer_division(function: &mut Function) -> Option<Expr> {
+    let args = plain_args(function)?;
+    let [x, y] = args.as_slice() else {
+        return None;
+    };
+    Some(Expr::Nested(Box::new(Expr::BinaryOp {
+        left: Box::new(Expr::Nested(Box::new((**x).clone()))),
+        op: BinaryOperator::Divide,
+        right: Box::new(Expr::Nested(Box::new((**y).clone()))),
+    })))
+}
+
+/// `COUNTIF(x)` as `COUNT(NULLIF(x, FALSE))`, keeping the call's window and filter.
+fn count_if(function: &mut Function) -> Option<Expr> {
+    let args = plain_args(function)?;
+    let [arg] = args.as_slice() else {
+        return None;
+    };
+    let condition = call(
+        "nullif",
+        vec![(**arg).clone(), Expr::value(Value::Boolean(false))],
+    );
+    let mut count = function.clone();
+    count.name = ObjectName::from(vec![Ident::new("count")]);
+    count.args = match call("count", vec![condition]) {
+        Expr::Function(f) => f.args,
+        _ => return None,
+    };
+    Some(Expr::Function(count))
 }

@@ -48,7 +48,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::ddl::TableLayout;
 use super::{
-    BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError, bigquery_functions,
+    BatchStream, Params, QueryResult, ReadyTables, TableDef, Warehouse, WarehouseError,
+    bigquery_functions,
 };
 use crate::views::{self, ViewDef, ViewSettings};
 use gma_store::layout::{EVENTS_TABLE, Layout};
@@ -59,6 +60,7 @@ pub struct LocalWarehouse {
     layout: Layout,
     store: Option<Arc<EventStore>>,
     tables: Mutex<Vec<TableDef>>,
+    ready: ReadyTables,
     views: ViewSettings,
 }
 
@@ -71,12 +73,13 @@ impl LocalWarehouse {
     /// [`WarehouseError::Ddl`] if a table file of `sql/` cannot be read (a bug caught by tests).
     pub async fn open(dir: &Path) -> Result<Self, WarehouseError> {
         for table in crate::sql::TABLES {
-            TableLayout::parse(table)?;
+            TableLayout::of(table)?;
         }
         Ok(Self {
             layout: Layout::new(dir),
             store: None,
             tables: Mutex::new(crate::sql::TABLES.to_vec()),
+            ready: ReadyTables::default(),
             views: ViewSettings::default(),
         })
     }
@@ -177,7 +180,7 @@ impl LocalWarehouse {
             ctx.register_table(EVENTS_TABLE, Arc::new(events))?;
             return Ok(());
         }
-        let schema = TableLayout::parse(table)?.arrow_schema();
+        let schema = TableLayout::of(table)?.arrow_schema();
         let dir = self.layout.table_dir(table.name);
         let files = tokio::task::spawn_blocking(move || tables::list_files(&dir))
             .await
@@ -332,31 +335,34 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
-        TableLayout::parse(table)?;
+        TableLayout::of(table)?;
         if let Ok(mut tables) = self.tables.lock()
             && !tables.iter().any(|t| t.name == table.name)
         {
             tables.push(*table);
         }
-        if table.name == EVENTS_TABLE {
-            return Ok(());
+        // The events table is the store's, there from the start.
+        if table.name != EVENTS_TABLE {
+            let dir = self.layout.table_dir(table.name);
+            tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    reason: format!("creating the table {}: {e}", table.name),
+                })?
+                .map_err(|e| StoreError::io(format!("creating the table {}", table.name), e))?;
         }
-        let dir = self.layout.table_dir(table.name);
-        tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
-            .await
-            .map_err(|e| StoreError::Unavailable {
-                reason: format!("creating the table {}: {e}", table.name),
-            })?
-            .map_err(|e| StoreError::io(format!("creating the table {}", table.name), e))?;
+        self.ready.insert(table);
         Ok(())
     }
 
     async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError> {
-        self.ensure_table(table).await?;
+        if !self.ready.contains(table) {
+            self.ensure_table(table).await?;
+        }
         if table.name == EVENTS_TABLE {
             return self.append_events(batch).await;
         }
-        let layout = TableLayout::parse(table)?;
+        let layout = TableLayout::of(table)?;
         let batch = tables::conform(table.name, &layout.arrow_schema(), &batch)?;
         let dir = self.layout.table_dir(table.name);
         let name = table.name;
