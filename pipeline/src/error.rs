@@ -9,6 +9,10 @@
 
 use gma_store::StoreError;
 
+/// An error with its causes, `outer: cause: root`: how every failure is written for a person or
+/// a table (a log field, a failure row, a status row), so that no cause is lost.
+pub use gma_store::error_chain;
+
 /// Whether a failure may pass if the same operation is tried again later.
 pub trait Transient {
     /// True when trying again later may succeed; false when only a change of input or

@@ -190,7 +190,7 @@ impl WatermarkStore {
         )
         .map_err(|e| WarehouseError::Remote {
             backend: self.warehouse.backend(),
-            message: e.to_string(),
+            message: crate::error::error_chain(&e),
         })?;
         self.warehouse.append(&sql::WATERMARKS, batch).await
     }

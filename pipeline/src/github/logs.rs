@@ -30,6 +30,7 @@ use super::client::{Auth, GitHubClient};
 use super::error::GitHubError;
 use super::runs::run_path;
 use crate::blob::ByteStream;
+use crate::error::error_chain;
 
 /// The longest one archive download may take from request to last byte (a 3 GiB archive at
 /// 1 MB/s); the client's timeout bounds the wait for headers and every pause between chunks.
@@ -108,7 +109,7 @@ impl GitHubClient {
                     tracing::warn!(
                         path,
                         tries,
-                        error = %failure.error,
+                        error = %error_chain(&failure.error),
                         "The logs archive host failed; retrying with a fresh link."
                     );
                     tokio::time::sleep(policy.backoff(tries)).await;
@@ -350,18 +351,6 @@ impl Body {
             }
         }
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::auth::TokenSource;
 use super::config::BigQueryConfig;
+use crate::error::error_chain;
 use crate::tls::install_crypto_provider;
 use crate::warehouse::WarehouseError;
 
@@ -50,7 +51,7 @@ impl Rest {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| remote(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| remote(format!("building the HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
             http,
             base: config.api_base(),
@@ -89,7 +90,7 @@ impl Rest {
                     Err(error) => Err(remote(format!(
                         "{what}: request to {} failed after {attempt} attempts: {}",
                         self.base,
-                        with_causes(&error)
+                        error_chain(&error)
                     ))),
                 };
             }
@@ -99,13 +100,13 @@ impl Rest {
                     call = what,
                     status = answer.status.as_u16(),
                     retry_in_ms = backoff.as_millis() as u64,
-                    "bigquery request failed; retrying"
+                    "A BigQuery request failed; retrying."
                 ),
                 Err(error) => tracing::warn!(
                     call = what,
-                    error = %with_causes(error),
+                    error = %error_chain(error),
                     retry_in_ms = backoff.as_millis() as u64,
-                    "bigquery request failed; retrying"
+                    "A BigQuery request failed; retrying."
                 ),
             }
             tokio::time::sleep(backoff).await;
@@ -142,18 +143,6 @@ impl Rest {
         };
         Ok(Answer { status, body })
     }
-}
-
-/// An error with its causes (reqwest's own text omits them: "connection refused" is a cause).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Whether an answer is worth another attempt.
