@@ -79,7 +79,7 @@ pub enum Rejection {
     #[error("not found: gma serves POST /webhook, GET /healthz, GET /version and GET /metrics")]
     NotFound,
     /// The store cannot take the event now; GitHub's delivery fails and can be redelivered.
-    #[error("the event store is unavailable, nothing was stored; retry later")]
+    #[error("nothing was stored; retry later")]
     StoreUnavailable(#[from] StoreError),
 }
 

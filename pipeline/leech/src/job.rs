@@ -92,7 +92,7 @@ impl Default for LeechOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LeechError {
     /// A table could not be created.
-    #[error("creating table {table}")]
+    #[error("the leech job cannot run without its table {table}")]
     Table {
         /// The table.
         table: String,

@@ -135,7 +135,7 @@ impl BigQueryEventSink {
         let Some(blobs) = &self.blobs else {
             return Err(unavailable(format!(
                 "the payload of {} bytes is too large for a BigQuery row and no blob store is \
-                 configured (set --blob-store / GMA_BLOB_STORE); nothing was stored",
+                 configured (set --blob-store / GMA_BLOB_STORE)",
                 event.payload_size
             )));
         };
