@@ -56,7 +56,7 @@ pub async fn run(args: LeechArgs) -> Result<()> {
     let on_signal = shutdown.clone();
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::warn!("stopping: finishing the downloads in flight, then saving the watermark");
+        tracing::warn!("Stopping: finishing the downloads in flight, then saving the watermark.");
         on_signal.cancel();
     });
     let job = LeechJob {

@@ -30,6 +30,6 @@ pub fn init(format: LogFormat, filter: &str) {
         builder.init();
     }
     if let Some(error) = bad_filter {
-        tracing::warn!(error = %error, "Ignoring the log filter (--log-level / GMA_LOG); logging at info.");
+        tracing::warn!(error = %gma_store::error_chain(&error), "Ignoring the log filter (--log-level / GMA_LOG); logging at info.");
     }
 }

@@ -24,7 +24,8 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     // Two TLS crypto providers are compiled in (ring and aws-lc-rs); rustls needs one chosen
-    // before any HTTPS client is built, or Google's storage client panics (deps.md §4).
+    // before any HTTPS client is built, or Google's storage client panics
+    // (docs/architecture.md#tls-crypto-provider).
     gma_pipeline::tls::install_crypto_provider();
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
@@ -52,7 +53,9 @@ fn main() -> ExitCode {
                 // The reader of our output went away (`gma query ... | head`): not a failure.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("gma: {error:#}");
+            // The whole chain, each cause once (as `{error:#}`, without the repeats of
+            // libraries whose errors print their source too).
+            eprintln!("gma: {}", gma_store::error_chain(&*error));
             ExitCode::FAILURE
         }
     }

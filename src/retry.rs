@@ -98,7 +98,7 @@ pub async fn run(args: RetryArgs) -> Result<()> {
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::warn!(
-            "stopping: no further recovery starts; the checkpoint is written as far as is safe"
+            "Stopping: no further recovery starts; the checkpoint is written as far as is safe."
         );
         on_signal.cancel();
     });

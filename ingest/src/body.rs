@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use gma_store::Spool;
 use gma_store::event_sink::EventSink;
+use gma_store::{Spool, error_chain};
 
 use crate::rejection::Rejection;
 use crate::secret::SignatureCheck;
@@ -65,7 +65,7 @@ pub async fn read_body(
             .await
             .map_err(|_| Rejection::BodyTimeout(limits.timeout.as_secs()))?;
         let Some(chunk) = next else { break };
-        let chunk = chunk.map_err(|e| Rejection::IncompleteBody(e.to_string()))?;
+        let chunk = chunk.map_err(|e| Rejection::IncompleteBody(error_chain(&e)))?;
         len += chunk.len() as u64;
         if len > limits.max_bytes {
             return Err(Rejection::TooLarge {

@@ -4,8 +4,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gma_store::StoreError;
 use gma_store::event::PayloadError;
+use gma_store::{StoreError, error_chain};
 
 /// Seconds a client is asked to wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "5";
@@ -65,7 +65,7 @@ pub enum Rejection {
     )]
     FormWithoutPayload,
     /// The payload is not a JSON object.
-    #[error("{0}")]
+    #[error(transparent)]
     NotJson(#[from] PayloadError),
     /// The content type is neither JSON nor a form.
     #[error(
@@ -79,7 +79,7 @@ pub enum Rejection {
     #[error("not found: gma serves POST /webhook, GET /healthz, GET /version and GET /metrics")]
     NotFound,
     /// The store cannot take the event now; GitHub's delivery fails and can be redelivered.
-    #[error("the event store is unavailable, nothing was stored; retry later ({0})")]
+    #[error("nothing was stored; retry later")]
     StoreUnavailable(#[from] StoreError),
 }
 
@@ -117,7 +117,7 @@ impl Rejection {
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = Json(serde_json::json!({ "error": self.to_string() }));
+        let body = Json(serde_json::json!({ "error": error_chain(&self) }));
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         match status {

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use gma_store::event::{self, DeliveryHeaders, Event, Lifted, Payload};
-use gma_store::{AppendOutcome, SpoolGuard, StoreError};
+use gma_store::{AppendOutcome, SpoolGuard, StoreError, error_chain};
 
 use crate::App;
 use crate::body::{BodyBytes, BodyLimits, ReadBody, read_body};
@@ -110,13 +110,13 @@ pub(crate) async fn webhook(
             let error = &refused.rejection;
             match status {
                 StatusCode::SERVICE_UNAVAILABLE => {
-                    tracing::error!(delivery_id, status = status.as_u16(), error = %error, "Could not land a delivery.")
+                    tracing::error!(delivery_id, status = status.as_u16(), error = %error_chain(error), "Could not land a delivery.")
                 }
                 StatusCode::UNAUTHORIZED => {
-                    tracing::warn!(delivery_id, status = status.as_u16(), error = %error, "Refused an unverified delivery.")
+                    tracing::warn!(delivery_id, status = status.as_u16(), error = %error_chain(error), "Refused an unverified delivery.")
                 }
                 _ => {
-                    tracing::info!(delivery_id, status = status.as_u16(), error = %error, "Refused a delivery.")
+                    tracing::info!(delivery_id, status = status.as_u16(), error = %error_chain(error), "Refused a delivery.")
                 }
             }
             let label = refused

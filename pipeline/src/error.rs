@@ -9,6 +9,10 @@
 
 use gma_store::StoreError;
 
+/// An error with its causes, `outer: cause: root`: how every failure is written for a person or
+/// a table (a log field, a failure row, a status row), so that no cause is lost.
+pub use gma_store::error_chain;
+
 /// Whether a failure may pass if the same operation is tried again later.
 pub trait Transient {
     /// True when trying again later may succeed; false when only a change of input or
@@ -20,19 +24,6 @@ impl Transient for StoreError {
     fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Closed)
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's own text omits them: "connection
-/// refused" is a cause).
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::layout::{EVENTS_TABLE, Layout, fsync_dir};
 use super::metrics::StoreMetrics;
 use super::record::scan;
-use super::{StoreError, append_stored};
+use super::{StoreError, append_stored, error_chain};
 use crate::event::{Event, Payload};
 use crate::schema::{EventBatchBuilder, events_schema};
 
@@ -72,7 +72,7 @@ pub(crate) fn run(layout: Layout, rx: Receiver<CompactorMsg>, metrics: Arc<Store
                 drain(&layout, &mut queue, &metrics, &mut last_error, None);
                 let result = match (&last_error, queue.is_empty()) {
                     (Some(error), false) => Err(StoreError::Unavailable {
-                        reason: format!("compaction is failing: {error}"),
+                        reason: format!("compaction is failing: {}", error_chain(error)),
                     }),
                     _ => Ok(()),
                 };
@@ -140,7 +140,7 @@ fn drain(
             }
             Err(error) => {
                 metrics.compaction_failures.inc();
-                tracing::error!(segment = id, error = %error, "Could not compact a log segment; the log keeps it and compaction is tried again.");
+                tracing::error!(segment = id, error = %error_chain(&error), "Could not compact a log segment; the log keeps it and compaction is tried again.");
                 *last_error = Some(error);
                 return;
             }
@@ -186,7 +186,7 @@ pub(crate) fn compact_segment(layout: &Layout, id: u64) -> Result<usize, StoreEr
         if let Payload::Spilled(payload) = &event.payload
             && let Err(error) = fs::remove_file(payload)
         {
-            tracing::warn!(path = %payload.display(), error = %error, "Could not remove a compacted payload file.");
+            tracing::warn!(path = %payload.display(), error = %error_chain(&error), "Could not remove a compacted payload file.");
         }
     }
     Ok(scan.events.len())

@@ -117,13 +117,13 @@ impl Event {
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
     /// The body does not parse as JSON.
-    #[error("the payload is not valid JSON: {0}")]
+    #[error("the payload is not valid JSON")]
     NotJson(#[source] serde_json::Error),
     /// The body is JSON but not an object, which no GitHub event is.
     #[error("the payload is JSON but not an object; GitHub sends every event as a JSON object")]
     NotObject,
     /// A spilled payload's file could not be read.
-    #[error("could not read the spooled payload {path}: {source}")]
+    #[error("could not read the spooled payload {path}")]
     Io {
         /// The spool file.
         path: PathBuf,

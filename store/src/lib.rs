@@ -32,6 +32,7 @@ pub mod event_sink;
 pub mod schema;
 
 pub mod bulk;
+mod chain;
 mod compactor;
 mod index;
 pub mod layout;
@@ -55,6 +56,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 pub use bulk::{BulkStats, BulkWriter, EncodedRowGroup, Reservation, RowGroupEncoder};
+pub use chain::error_chain;
 pub use compactor::day_of;
 pub use event_sink::EventSink;
 pub use layout::Layout;
@@ -84,7 +86,7 @@ pub enum StoreError {
     )]
     Locked(PathBuf),
     /// An I/O error, with what the store was doing.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What the store was doing.
         context: String,
@@ -93,7 +95,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// A Parquet error, with what the store was doing.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Parquet {
         /// What the store was doing.
         context: String,
@@ -102,7 +104,7 @@ pub enum StoreError {
         source: parquet::errors::ParquetError,
     },
     /// An Arrow error, with what the store was doing.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Arrow {
         /// What the store was doing.
         context: String,

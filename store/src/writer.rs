@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::compactor::CompactorMsg;
+use super::error_chain;
 use super::index::DeliveryKey;
 use super::layout::{Layout, fsync_dir};
 use super::metrics::StoreMetrics;
@@ -286,8 +287,8 @@ impl Writer {
                 for key in &batch_keys {
                     self.index.remove(key);
                 }
-                tracing::error!(error = %error, events = batch_keys.len(), "Could not make a batch of events durable; answering 503 so GitHub's delivery fails and can be redelivered.");
-                let reason = error.to_string();
+                tracing::error!(error = %error_chain(&error), events = batch_keys.len(), "Could not make a batch of events durable; answering 503 so GitHub's delivery fails and can be redelivered.");
+                let reason = error_chain(&error);
                 for p in pending {
                     let _ = p.reply.send(Err(StoreError::Unavailable {
                         reason: reason.clone(),

@@ -36,7 +36,7 @@ use gma_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// A path to import does not exist or cannot be listed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Input {
         /// The path.
         path: PathBuf,
@@ -46,7 +46,7 @@ pub enum ImportError {
     },
     /// Reading or decompressing an input file failed part way.
     #[error(
-        "reading {path} failed: {source}; nothing of the unfinished files was stored, run the import again once it reads"
+        "reading {path} failed; nothing of the unfinished files was stored, run the import again once it reads"
     )]
     Read {
         /// The file.

@@ -11,9 +11,9 @@ use bytes::Bytes;
 use super::ImportError;
 use super::chunks::Chunk;
 use super::line::{BadLineReason, parse_line};
-use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
+use gma_store::event::{DeliveryHeaders, Event, Payload, PayloadError, lift};
 use gma_store::schema::EventBatchBuilder;
-use gma_store::{EncodedRowGroup, EventStore, RowGroupEncoder};
+use gma_store::{EncodedRowGroup, EventStore, RowGroupEncoder, error_chain};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
@@ -207,14 +207,10 @@ fn parse_good(line: &[u8], now_micros: i64) -> Result<Good<'_>, BadLineReason> {
     })
 }
 
-fn payload_problem(error: &gma_store::event::PayloadError) -> String {
+fn payload_problem(error: &PayloadError) -> String {
     match error {
-        gma_store::event::PayloadError::NotObject => "is JSON but not an object".into(),
-        other => format!(
-            "is not valid JSON: {}",
-            other
-                .to_string()
-                .trim_start_matches("the payload is not valid JSON: ")
-        ),
+        PayloadError::NotObject => "is JSON but not an object".into(),
+        PayloadError::NotJson(cause) => format!("is not valid JSON: {cause}"),
+        PayloadError::Io { .. } => format!("is unreadable: {}", error_chain(error)),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use gma_pipeline::blob::{BlobKey, BlobStore};
+use gma_pipeline::error::error_chain;
 use gma_pipeline::flow::{BoxError, DoFn};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError, InstallationTokens};
 
@@ -89,7 +90,9 @@ impl ArchiveLogs {
         };
         let auth = match self.tokens.token(installation).await {
             Ok(token) => Auth::Token(token),
-            Err(error) => return Outcome::Failed(format!("installation token: {error}")),
+            Err(error) => {
+                return Outcome::Failed(format!("installation token: {}", error_chain(&error)));
+            }
         };
         let attempt = u32::try_from(run.run_attempt).unwrap_or(0);
         let download = match self
@@ -106,7 +109,9 @@ impl ArchiveLogs {
             .await
         {
             Ok(meta) => meta,
-            Err(error) => return Outcome::Failed(format!("storing the logs zip: {error}")),
+            Err(error) => {
+                return Outcome::Failed(format!("storing the logs zip: {}", error_chain(&error)));
+            }
         };
         match self.index(key).await {
             Ok(files) => Outcome::Archived {
@@ -116,7 +121,7 @@ impl ArchiveLogs {
             Err(reason) => {
                 // A broken archive must not be taken for a stored one by the next try.
                 if let Err(error) = self.logs.delete(key).await {
-                    tracing::warn!(%key, %error, "could not delete a broken logs zip");
+                    tracing::warn!(%key, error = %error_chain(&error), "Could not delete a broken logs zip.");
                 }
                 Outcome::Failed(reason)
             }
@@ -128,10 +133,10 @@ impl ArchiveLogs {
             .logs
             .get_stream(key)
             .await
-            .map_err(|e| format!("reading the stored zip: {e}"))?;
+            .map_err(|e| format!("reading the stored zip: {}", error_chain(&e)))?;
         index_stream(stream)
             .await
-            .map_err(|e| format!("the logs zip is broken: {e}"))
+            .map_err(|e| format!("indexing the stored zip: {}", error_chain(&e)))
     }
 
     /// Why GitHub gave no logs: gone for good, not yet, or trouble.
@@ -164,11 +169,12 @@ impl ArchiveLogs {
                         Outcome::NotFound("the run no longer exists (404)".into())
                     }
                     _ => Outcome::Failed(format!(
-                        "{error}; the run is recent, so its logs may not be ready yet"
+                        "{}; the run is recent, so its logs may not be ready yet",
+                        error_chain(&error)
                     )),
                 }
             }
-            _ => Outcome::Failed(error.to_string()),
+            _ => Outcome::Failed(error_chain(&error)),
         }
     }
 }
@@ -232,7 +238,7 @@ impl DoFn for ArchiveLogs {
             }
             Outcome::Failed(reason) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(run_id = run.run_id, attempt = run.run_attempt, %reason, "archiving failed");
+                tracing::warn!(run_id = run.run_id, attempt = run.run_attempt, %reason, "Archiving the logs of a run failed.");
                 let mut status = StatusRow::new(&run, Status::Failure, uri);
                 status.error = Some(reason);
                 (Some(status), Vec::new())

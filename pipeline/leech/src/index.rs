@@ -18,7 +18,7 @@
 //! their output) cannot be read without seeking; such an archive fails with
 //! [`IndexError::Unsupported`].
 
-use gma_pipeline::error::Transient;
+use gma_pipeline::error::{Transient, error_chain};
 use std::fmt;
 use std::io::{self, Read};
 
@@ -139,7 +139,7 @@ pub enum IndexError {
         at: ArchivePosition,
     },
     /// Reading the archive's bytes failed (the blob store or the disk), not the archive.
-    #[error("reading the logs archive failed after {bytes} bytes: {source}; try again")]
+    #[error("reading the logs archive failed after {bytes} bytes; try again")]
     Read {
         /// Bytes read before the failure.
         bytes: u64,
@@ -353,7 +353,7 @@ fn classify<R: Read>(
         {
             "CRC-32 mismatch (the data differs from what was written)".to_owned()
         }
-        ZipError::Io(e) => e.to_string(),
+        ZipError::Io(e) => error_chain(e),
         ZipError::InvalidArchive(message) => message.to_string(),
         ZipError::UnsupportedArchive(message) => {
             return IndexError::Unsupported {
@@ -996,7 +996,7 @@ mod tests {
         let error = index_stream(stream_of(chunks)).await.unwrap_err();
         assert!(matches!(error, IndexError::Read { .. }), "{error:?}");
         assert!(error.is_transient());
-        assert!(error.to_string().contains("memory://x/gone"), "{error}");
+        assert!(error_chain(&error).contains("memory://x/gone"), "{error:?}");
     }
 
     #[tokio::test]

@@ -92,7 +92,7 @@ impl Default for LeechOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LeechError {
     /// A table could not be created.
-    #[error("creating table {table}: {source}")]
+    #[error("the leech job cannot run without its table {table}")]
     Table {
         /// The table.
         table: String,
@@ -101,7 +101,9 @@ pub enum LeechError {
         source: WarehouseError,
     },
     /// The pipeline failed (source query, a table write).
-    #[error("{0}; the rows written so far are kept and the next run continues")]
+    #[error(
+        "the leech pipeline failed; the rows written so far are kept and the next run continues"
+    )]
     Flow(#[from] FlowError),
 }
 

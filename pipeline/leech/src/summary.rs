@@ -40,7 +40,7 @@ impl LeechSummary {
             github_requests = self.github_requests,
             tokens_issued = self.tokens_issued,
             duration_ms = self.run.duration.as_millis() as u64,
-            "leech run finished"
+            "The leech run finished."
         );
     }
 }

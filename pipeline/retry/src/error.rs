@@ -14,15 +14,15 @@ pub enum RetryError {
     #[error("{0}")]
     Config(String),
     /// The retry lock could not be taken or kept.
-    #[error("the retry lock: {0}")]
+    #[error("the retry lock")]
     Lock(#[from] LockError),
     /// Reading the checkpoints failed.
     #[error(
-        "reading the checkpoints: {0}; check the warehouse (the checkpoint table) and run again"
+        "reading the checkpoints failed; check the warehouse (the checkpoint table) and run again"
     )]
     Checkpoint(#[source] WarehouseError),
     /// Listing a webhook's deliveries failed.
-    #[error("listing the deliveries of hook {hook}: {source}")]
+    #[error("listing the deliveries of hook {hook}")]
     List {
         /// The webhook.
         hook: String,
@@ -31,10 +31,10 @@ pub enum RetryError {
         source: GitHubError,
     },
     /// The query over the events table failed.
-    #[error("asking the events table which failed deliveries landed: {0}")]
+    #[error("asking the events table which failed deliveries landed")]
     Lookup(#[source] WarehouseError),
     /// Writing a checkpoint or failure row failed.
-    #[error("writing {table}: {source}")]
+    #[error("writing {table}")]
     Write {
         /// The table.
         table: String,
@@ -43,10 +43,10 @@ pub enum RetryError {
         source: WarehouseError,
     },
     /// A row did not convert.
-    #[error("converting rows: {0}")]
+    #[error(transparent)]
     Rows(#[from] RowError),
     /// The recovery pipeline failed.
-    #[error("recovering events: {0}")]
+    #[error("recovering events")]
     Flow(#[from] FlowError),
     /// GitHub (or the events sink) stopped answering during recovery: the events left are
     /// recovered by the next run.

@@ -39,7 +39,7 @@ pub enum FetchError {
         size: usize,
     },
     /// The payload is not a JSON object.
-    #[error("delivery {id}: {source}")]
+    #[error("delivery {id}")]
     Payload {
         /// The delivery.
         id: i64,
@@ -113,6 +113,7 @@ pub fn event_from(detail: &DeliveryDetail) -> Result<Event, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gma_pipeline::error::error_chain;
 
     fn detail(headers: &str, payload: &str) -> DeliveryDetail {
         serde_json::from_str(&format!(
@@ -151,12 +152,7 @@ mod tests {
                 .contains("differs")
         );
         let not_object = detail("{}", "[1,2]");
-        assert!(
-            event_from(&not_object)
-                .unwrap_err()
-                .to_string()
-                .contains("not an object")
-        );
+        assert!(error_chain(&event_from(&not_object).unwrap_err()).contains("not an object"));
         let bad_event = detail(r#"{"X-GitHub-Event":"Issues; rm"}"#, "{}");
         assert!(
             event_from(&bad_event)

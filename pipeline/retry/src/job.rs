@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use gma_pipeline::blob::{BlobKey, BlobStore};
+use gma_pipeline::error::error_chain;
 use gma_pipeline::flow::{
     AppendError, CollectSink, IterSource, ParDo, Pipeline, PipelineOptions, SplitSink, TableSink,
     TableWriter,
@@ -126,7 +127,7 @@ impl RetryJob {
                 {
                     Acquired::Held(held) => Some(held),
                     Acquired::Busy { holder, until } => {
-                        tracing::info!(%holder, %until, "another run holds the retry lock; nothing to do");
+                        tracing::info!(%holder, %until, "Another run holds the retry lock; nothing to do.");
                         return Ok(RetryOutcome::Busy { holder, until });
                     }
                 }
@@ -138,7 +139,7 @@ impl RetryJob {
         if let Some(held) = held
             && let Err(error) = held.release().await
         {
-            tracing::warn!(%error, "releasing the retry lock failed; it expires by itself");
+            tracing::warn!(error = %error_chain(&error), "Could not release the retry lock; it expires by itself.");
         }
         result.map(RetryOutcome::Done)
     }
@@ -270,8 +271,8 @@ impl RetryJob {
             tracing::warn!(
                 %since,
                 %window_start,
-                "--since is older than the redelivery window; GitHub keeps no older deliveries \
-                 to recover, so the listing stops at the window's start"
+                "The --since time is older than the redelivery window; GitHub keeps no older \
+                 deliveries to recover, so the listing stops at the window's start."
             );
         }
         let mut groups = Groups::default();
@@ -314,9 +315,9 @@ impl RetryJob {
             tracing::error!(
                 hook = %hook,
                 checkpoint = scan.checkpoint,
-                "the checkpoint is older than the redelivery window: deliveries between it \
+                "The checkpoint is older than the redelivery window: deliveries between it \
                  and the window's start could not be examined; run retry more often than \
-                 the window"
+                 the window."
             );
         }
         Ok(scan)
@@ -410,7 +411,7 @@ impl RetryJob {
             .write("outcomes", sink)
             .run()
             .await?;
-        tracing::debug!(summary = %run, "recovery pipeline finished");
+        tracing::debug!(summary = %run, "The recovery pipeline finished.");
         let mut done = take(&outcomes);
         // Events the source never emitted (the run stopped) were not started.
         let seen: std::collections::HashSet<String> = done
@@ -655,7 +656,7 @@ fn spawn_stoppers(
             flag.store(true, Ordering::SeqCst);
             tracing::warn!(
                 budget_secs = budget.as_secs(),
-                "the run's time budget is spent; no further recovery starts"
+                "The run's time budget is spent; no further recovery starts."
             );
             stop.cancel();
         }));
@@ -664,7 +665,7 @@ fn spawn_stoppers(
     tasks.push(tokio::spawn(async move {
         lost.cancelled().await;
         flag.store(true, Ordering::SeqCst);
-        tracing::error!("the retry lock was lost (another run took it over); stopping");
+        tracing::error!("Lost the retry lock (another run took it over); stopping.");
         stop_on_loss.cancel();
     }));
     Stoppers {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gma_pipeline::error::Transient;
+use gma_pipeline::error::{Transient, error_chain};
 use gma_pipeline::flow::{BoxError, DoFn};
 use gma_pipeline::github::{Auth, GitHubClient, GitHubError};
 use gma_store::event_sink::EventSink;
@@ -147,11 +147,11 @@ impl Recover {
         let github_failed = |error: GitHubError| {
             if error.is_transient() {
                 Outcome::Stopped {
-                    reason: error.to_string(),
+                    reason: error_chain(&error),
                 }
             } else {
                 Outcome::Failed {
-                    reason: error.to_string(),
+                    reason: error_chain(&error),
                 }
             }
         };
@@ -169,7 +169,7 @@ impl Recover {
                     Ok(event) => event,
                     Err(error) => {
                         return Outcome::Failed {
-                            reason: error.to_string(),
+                            reason: error_chain(&error),
                         };
                     }
                 };
@@ -183,11 +183,11 @@ impl Recover {
                     Ok(AppendOutcome::Duplicate) => Outcome::AlreadyLanded,
                     Err(error @ (StoreError::Unavailable { .. } | StoreError::Closed)) => {
                         Outcome::Stopped {
-                            reason: format!("landing the fetched event: {error}"),
+                            reason: format!("landing the fetched event: {}", error_chain(&error)),
                         }
                     }
                     Err(error) => Outcome::Failed {
-                        reason: format!("landing the fetched event: {error}"),
+                        reason: format!("landing the fetched event: {}", error_chain(&error)),
                     },
                 }
             }
@@ -212,7 +212,7 @@ impl DoFn for Recover {
             }
         };
         if let Outcome::Stopped { reason } = &outcome {
-            tracing::error!(guid = %candidate.group.guid, %reason, "recovery stopped");
+            tracing::error!(guid = %candidate.group.guid, %reason, "Recovery stopped.");
             self.stop.cancel();
         }
         Ok(vec![Recovery { candidate, outcome }])

@@ -113,14 +113,14 @@ impl RetrySummary {
             alert = self.alert,
             stopped = self.stopped.as_deref(),
             duration_ms = self.duration.as_millis() as u64,
-            "retry run finished"
+            "The retry run finished."
         );
         if self.alert {
             tracing::error!(
                 oldest_unrecovered = ?self.oldest_unrecovered,
                 window_hours = self.window.as_secs() / 3600,
                 "ALERT: an unrecovered webhook delivery nears the end of GitHub's redelivery window; \
-                 see failure_events and recover it before GitHub forgets it"
+                 see failure_events and recover it before GitHub forgets it."
             );
         }
     }

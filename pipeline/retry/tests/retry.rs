@@ -517,7 +517,7 @@ async fn server_errors_and_rate_limits_are_waited_out_and_a_dead_github_fails_th
         .run()
         .await
         .unwrap_err();
-    let text = error.to_string();
+    let text = gma_pipeline::error::error_chain(&error);
     assert!(text.contains("503") && text.contains("hook app"), "{text}");
     let checkpoint = site
         .count("SELECT MAX(CAST(delivery_id AS INT64)) FROM checkpoint")

@@ -2,8 +2,8 @@
 //!
 //! # Why the JSON API over `reqwest`, not `google-cloud-storage` or `object_store`
 //!
-//! ARCHITECTURE.md prefers Google's `google-cloud-storage` crate. Testing (recorded in
-//! `reference/deps.md` and `reference/emulators.md`) showed why it does not serve here:
+//! The plan preferred Google's `google-cloud-storage` crate. Testing showed why it does not serve
+//! here (`docs/architecture.md#gcs-through-its-json-api`):
 //!
 //! - its `StorageControl` client (list, delete, object metadata) speaks gRPC only; against
 //!   fake-gcs-server, the offline stand-in CI runs, those calls hang. The lock needs metadata and
@@ -33,7 +33,7 @@
 //! metadata server on Google Cloud). An emulator (`STORAGE_EMULATOR_HOST`) is used anonymously.
 //! Answers 408, 429 and 5xx, and connection failures, are retried with exponential backoff.
 //!
-//! Known emulator gaps (fake-gcs-server, see emulators.md): it ignores `ifGenerationMatch` on
+//! Known emulator gaps (fake-gcs-server, see `docs/architecture.md#gcs-emulator`): it ignores `ifGenerationMatch` on
 //! DELETE, so [`BlobStore::delete_if_generation`]'s refusal is tested on the local and memory
 //! stores only; its resumable status query finalizes the upload, so this store queries status
 //! only when recovering from a failed chunk, which the emulator never causes.
@@ -49,6 +49,7 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 
+use crate::error::error_chain;
 use crate::tls::install_crypto_provider;
 
 use super::{
@@ -280,7 +281,7 @@ impl GcsBlobStore {
                     .with_scopes([SCOPE])
                     .build_access_token_credentials()
                     .map_err(|e| BlobError::Credentials {
-                        message: e.to_string(),
+                        message: error_chain(&e),
                     })?,
             ),
         };
@@ -359,7 +360,7 @@ impl GcsBlobStore {
                     .access_token()
                     .await
                     .map_err(|e| BlobError::Credentials {
-                        message: e.to_string(),
+                        message: error_chain(&e),
                     })?;
                 Ok(req.bearer_auth(token.token))
             }
@@ -417,7 +418,7 @@ impl GcsBlobStore {
                 }
                 Err(error) => {
                     let wait = self.backoff(attempt);
-                    tracing::debug!(operation = op.name, uri, error = %error.without_url(), ?wait, "Retrying GCS request.");
+                    tracing::debug!(operation = op.name, uri, error = %error_chain(&error.without_url()), ?wait, "Retrying GCS request.");
                     tokio::time::sleep(wait).await;
                 }
             }
@@ -627,7 +628,7 @@ impl GcsBlobStore {
                     Some(source)
                 }
             };
-            tracing::debug!(uri, error = ?failure.map(|e| e.without_url().to_string()), "Retrying an upload chunk.");
+            tracing::debug!(uri, error = ?failure.map(|e| error_chain(&e.without_url())), "Retrying an upload chunk.");
             tokio::time::sleep(self.backoff(attempt)).await;
             // Ask how much of the upload GCS has kept, and resend from there.
             match self.persisted_bytes(session, uri).await? {

@@ -32,7 +32,8 @@
 //!
 //! # Why not `object_store` for the local and memory stores
 //!
-//! ARCHITECTURE.md suggested `object_store`'s `LocalFileSystem` and `InMemory`. The lock needs a
+//! The plan suggested `object_store`'s `LocalFileSystem` and `InMemory`
+//! (`docs/architecture.md#own-local-and-memory-blob-stores`). The lock needs a
 //! conditional replace, and `LocalFileSystem` (0.13) answers `PutMode::Update` with
 //! `NotImplemented`; its objects also carry no generation. The stores here are small, share one
 //! meaning of generation across local, memory and GCS, and pass one conformance suite. The local
@@ -267,7 +268,7 @@ pub enum BlobError {
         expected: Generation,
     },
     /// A local file operation failed.
-    #[error("blob store I/O on {path} failed: {source}")]
+    #[error("blob store I/O on {path} failed")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -276,7 +277,7 @@ pub enum BlobError {
         source: std::io::Error,
     },
     /// The upload's source stream failed; nothing was written under the key.
-    #[error("the data for blob {uri} could not be read: {source}; nothing was written")]
+    #[error("the data for blob {uri} could not be read; nothing was written")]
     Source {
         /// The object's URI.
         uri: String,
@@ -299,7 +300,7 @@ pub enum BlobError {
         hint: &'static str,
     },
     /// The storage service could not be reached (after retries).
-    #[error("{operation} {uri} failed: cannot reach the storage service: {source}")]
+    #[error("{operation} {uri} failed: cannot reach the storage service")]
     Transport {
         /// What was being done.
         operation: &'static str,

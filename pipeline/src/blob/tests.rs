@@ -259,8 +259,8 @@ async fn failed_upload_leaves_no_object(f: &Fixture) {
         .unwrap_err();
     assert!(matches!(err, BlobError::Source { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("connection to GitHub reset"),
-        "{err}"
+        crate::error::error_chain(&err).contains("connection to GitHub reset"),
+        "{err:?}"
     );
     assert!(s.head(&k).await.unwrap_err().is_not_found());
     assert!(s.list("leech/").await.unwrap().is_empty());
@@ -363,8 +363,8 @@ async fn conditional_by_generation(f: &Fixture) {
     );
     assert!(s.head(&gone).await.unwrap_err().is_not_found());
 
-    // fake-gcs-server ignores ifGenerationMatch on DELETE (emulators.md), so the refusal of a
-    // stale delete is checked on the stores that can enforce it here.
+    // fake-gcs-server ignores ifGenerationMatch on DELETE (docs/architecture.md#gcs-emulator),
+    // so the refusal of a stale delete is checked on the stores that can enforce it here.
     if f.kind != Kind::Gcs {
         let err = s
             .delete_if_generation(&k, first.generation)
@@ -587,8 +587,8 @@ async fn open_blob_store_reads_locations() {
 
 #[test]
 fn gcs_default_endpoint_builds_offline() {
-    // deps.md §4: building a client for an https endpoint must not panic over the rustls
-    // provider; building makes no network call.
+    // Building a client for an https endpoint must not panic over the rustls provider
+    // (docs/architecture.md#tls-crypto-provider); building makes no network call.
     let config = GcsConfig {
         auth: gcs::GcsAuth::Anonymous,
         ..GcsConfig::new("bucket", "")

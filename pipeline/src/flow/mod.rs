@@ -115,27 +115,30 @@ impl PipelineOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     /// The source failed.
-    #[error("source {stage}: {error}")]
+    #[error("source {stage}")]
     Source {
         /// The source's name.
         stage: String,
         /// What failed.
+        #[source]
         error: BoxError,
     },
     /// A transform's setup failed.
-    #[error("setting up {stage}: {error}")]
+    #[error("setting up {stage}")]
     Setup {
         /// The transform's name.
         stage: String,
         /// What failed.
+        #[source]
         error: BoxError,
     },
     /// A sink failed to write; the batch is not done and a later run redoes it.
-    #[error("writing {stage}: {error}")]
+    #[error("writing {stage}")]
     Sink {
         /// The sink's name.
         stage: String,
         /// What failed.
+        #[source]
         error: BoxError,
     },
     /// A stage panicked (a bug).
@@ -147,7 +150,7 @@ pub enum FlowError {
         message: String,
     },
     /// Loading or saving the watermark failed.
-    #[error("watermark: {0}")]
+    #[error("loading or saving the watermark")]
     Watermark(#[from] crate::warehouse::WarehouseError),
 }
 
@@ -344,7 +347,7 @@ async fn resume_point(
     };
     let resume_after = store.load(&options.name, options.shard).await?;
     if let Some(resume) = resume_after {
-        tracing::info!(pipeline = %options.name, shard = %options.shard, resume_after = %resume.to_rfc3339(), "resuming from the watermark");
+        tracing::info!(pipeline = %options.name, shard = %options.shard, resume_after = %resume.to_rfc3339(), "Resuming from the watermark.");
     }
     Ok(resume_after)
 }
@@ -441,7 +444,7 @@ async fn checkpoint_loop(
             match store.save(&options.name, options.shard, mark).await {
                 Ok(()) => saved = Some(mark),
                 Err(error) => {
-                    tracing::warn!(pipeline = %options.name, %error, "could not save the watermark; will try again")
+                    tracing::warn!(pipeline = %options.name, error = %crate::error::error_chain(&error), "Could not save the watermark; trying again later.")
                 }
             }
         }

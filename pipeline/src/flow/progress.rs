@@ -57,7 +57,7 @@ pub(crate) fn start(
                 && last_log.elapsed() >= every
             {
                 last_log = tokio::time::Instant::now();
-                tracing::info!(pipeline = %pipeline, progress = %line(&stages), "running");
+                tracing::info!(pipeline = %pipeline, progress = %line(&stages), "The run is in progress.");
             }
         }
         if let Some(bar) = bar {

@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum RowError {
     /// Arrow could not encode or decode the rows.
-    #[error("converting rows: {0}")]
+    #[error("converting rows")]
     Arrow(#[from] ArrowError),
     /// A row does not have the shape of the struct it is read into.
-    #[error("a row does not match the expected shape: {0}")]
+    #[error("a row does not match the expected shape")]
     Shape(#[from] serde_json::Error),
 }
 
@@ -124,7 +124,7 @@ mod tests {
             }],
         )
         .unwrap();
-        let err = from_batch::<Wrong>(&batch).unwrap_err().to_string();
+        let err = crate::error::error_chain(&from_batch::<Wrong>(&batch).unwrap_err());
         assert!(err.contains("invalid type"), "{err}");
     }
 }

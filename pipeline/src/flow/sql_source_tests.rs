@@ -153,8 +153,8 @@ async fn a_sharded_run_needs_a_key() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("needs the source's key column"),
-        "{err}"
+        crate::error::error_chain(&err).contains("needs the source's key column"),
+        "{err:?}"
     );
 }
 

@@ -22,7 +22,7 @@ pub struct Failure {
     pub stage: String,
     /// The element, as the stage describes it (e.g. a delivery id, `file:line`).
     pub element: String,
-    /// The error.
+    /// The error with its causes ([`crate::error::error_chain`]).
     pub error: String,
     /// When it failed.
     pub at: DateTime<Utc>,
@@ -225,7 +225,7 @@ impl RunSummary {
                 stage = %failure.stage,
                 element = %failure.element,
                 error = %failure.error,
-                "element failed"
+                "An element failed."
             );
         }
         let stages = serde_json::to_string(&self.stages).unwrap_or_default();
@@ -240,7 +240,7 @@ impl RunSummary {
             duration_ms = self.duration.as_millis() as u64,
             interrupted = self.interrupted,
             stages = %stages,
-            "run finished"
+            "The pipeline run finished."
         );
     }
 }

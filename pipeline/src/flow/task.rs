@@ -120,7 +120,7 @@ async fn call<F: DoFn>(function: Arc<F>, envelope: Envelope<F::In>) -> Called<F:
     let result = function
         .process(item)
         .await
-        .map_err(|error| (element, error.to_string()));
+        .map_err(|error| (element, crate::error::error_chain(&*error)));
     (result, ack)
 }
 

@@ -214,7 +214,7 @@ async fn a_failing_sink_stops_the_run_with_its_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, FlowError::Sink { .. }));
-    assert_eq!(err.to_string(), "writing breaks: disk full");
+    assert_eq!(crate::error::error_chain(&err), "writing breaks: disk full");
 }
 
 /// Panics on its first batch.

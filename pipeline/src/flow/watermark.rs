@@ -189,7 +189,7 @@ impl WatermarkStore {
         writer.append(&[row]).await.map_err(|error| match error {
             AppendError::Rows(e) => WarehouseError::Remote {
                 backend: self.warehouse.backend(),
-                message: e.to_string(),
+                message: crate::error::error_chain(&e),
             },
             AppendError::Warehouse(e) => e,
         })

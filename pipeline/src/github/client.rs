@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::GitHubError;
 use super::jwt::AppKey;
 use super::limits::{self, BudgetTracker, RetryPolicy, Spacing};
+use crate::error::error_chain;
 
 /// A secret string (a token): its `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -137,7 +138,9 @@ impl GitHubClient {
             // Redirects are followed by the callers that expect them, never with the token.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| GitHubError::Config(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| {
+                GitHubError::Config(format!("building the HTTP client: {}", error_chain(&e)))
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 spacing: Spacing::per_minute(config.mutations_per_minute),
@@ -264,7 +267,7 @@ impl GitHubClient {
                 source: source.without_url(),
             });
         }
-        tracing::warn!(%method, path, error = %source.without_url(), "GitHub unreachable; retrying");
+        tracing::warn!(%method, path, error = %error_chain(&source.without_url()), "GitHub is unreachable; retrying.");
         tokio::time::sleep(policy.backoff(tries.failures)).await;
         Ok(())
     }
@@ -300,7 +303,7 @@ impl GitHubClient {
         if status.is_server_error() {
             tries.failures += 1;
             if tries.failures < policy.attempts {
-                tracing::warn!(%method, path, status = status.as_u16(), "GitHub server error; retrying");
+                tracing::warn!(%method, path, status = status.as_u16(), "GitHub answered with a server error; retrying.");
                 tokio::time::sleep(policy.backoff(tries.failures)).await;
                 return Ok(None);
             }
@@ -334,7 +337,7 @@ impl GitHubClient {
         }
         let wait = told.unwrap_or(policy.secondary_wait);
         let until = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-        tracing::warn!(%method, path, status = status.as_u16(), wait_secs = wait.as_secs_f64(), "GitHub rate limit; waiting");
+        tracing::warn!(%method, path, status = status.as_u16(), wait_secs = wait.as_secs_f64(), "Hit GitHub's rate limit; waiting.");
         self.wait_for(method, path, until).await
     }
 

@@ -16,7 +16,7 @@ pub enum GitHubError {
     )]
     Key(String),
     /// GitHub could not be reached, also after retries.
-    #[error("{method} {path}: cannot reach GitHub after {attempts} attempts: {source}")]
+    #[error("{method} {path}: cannot reach GitHub after {attempts} attempts")]
     Transport {
         /// The request's method.
         method: String,
@@ -58,7 +58,7 @@ pub enum GitHubError {
         max_wait_secs: u64,
     },
     /// The answer is not the JSON GitHub documents.
-    #[error("{path}: GitHub's answer does not parse: {source}")]
+    #[error("{path}: GitHub's answer does not parse")]
     Decode {
         /// The request's path.
         path: String,

@@ -109,7 +109,7 @@ impl GitHubClient {
                     tracing::warn!(
                         path,
                         tries,
-                        error = %failure.error,
+                        error = %error_chain(&failure.error),
                         "The logs archive host failed; retrying with a fresh link."
                     );
                     tokio::time::sleep(policy.backoff(tries)).await;

@@ -56,8 +56,9 @@
 //!   still has the generation this holder wrote ([`BlobStore::delete_if_generation`]), so a
 //!   holder that lost its lock never deletes its successor's. Before the conditional delete it
 //!   also compares the generation with [`BlobStore::head`]: fake-gcs-server, the GCS stand-in the
-//!   tests run against, ignores `ifGenerationMatch` on DELETE (emulators.md). Dropping a
-//!   [`HeldLock`] without releasing it releases it in the background, best effort.
+//!   tests run against, ignores `ifGenerationMatch` on DELETE
+//!   (`docs/architecture.md#gcs-emulator`). Dropping a [`HeldLock`] without releasing it
+//!   releases it in the background, best effort.
 //!
 //! An object whose body is not this JSON (GMA's metadata-only `retry-lock` object, or anything
 //! else) counts as expiring at its last write ([`BlobMeta::updated`]) plus the TTL.
@@ -72,7 +73,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::error::Transient;
+use crate::error::{Transient, error_chain};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -235,7 +236,7 @@ pub enum LockError {
     },
     /// The blob store failed (after retrying transient errors).
     #[error(
-        "could not {action} the lock object {uri}: {source}; check that the blob store is \
+        "could not {action} the lock object {uri}; check that the blob store is \
          reachable and allows reading, writing and deleting that object, then run again"
     )]
     Store {
@@ -362,7 +363,7 @@ where
     loop {
         match call().await {
             Err(error) if error.is_transient() && attempt < STORE_ATTEMPTS => {
-                tracing::debug!(operation = what, key = %key, attempt, error = %error, ?wait, "Retrying a lock store call.");
+                tracing::debug!(operation = what, key = %key, attempt, error = %error_chain(&error), ?wait, "Retrying a lock store call.");
                 tokio::time::sleep(wait).await;
                 wait = wait.saturating_mul(2);
                 attempt += 1;
@@ -652,7 +653,7 @@ impl Drop for HeldLock {
                 tracing::debug!(key = %self.key, holder = %holder, "A held lock was dropped without release; releasing it in the background.");
                 runtime.spawn(async move {
                     if let Err(error) = release(holding, &holder).await {
-                        tracing::warn!(holder = %holder, error = %error, "Could not release a dropped lock; it expires after its TTL.");
+                        tracing::warn!(holder = %holder, error = %error_chain(&error), "Could not release a dropped lock; it expires after its TTL.");
                     }
                 });
             }
@@ -810,10 +811,13 @@ async fn renew_once(
                 return renewal_refused(target, ttl_delta, lease, &written).await;
             }
             error if error.is_transient() => {
-                tracing::debug!(key = %target.key, error = %error, ?wait, "Retrying the lock renewal.");
+                tracing::debug!(key = %target.key, error = %error_chain(&error), ?wait, "Retrying the lock renewal.");
             }
             error => {
-                return Renewal::Lost(format!("the store refused the renewal: {error}"));
+                return Renewal::Lost(format!(
+                    "the store refused the renewal: {}",
+                    error_chain(&error)
+                ));
             }
         }
         if stop.is_cancelled() {

@@ -5,8 +5,8 @@
 //!
 //! - [`local::LocalWarehouse`]: DataFusion over the data directory (the embedded event store plus
 //!   day-partitioned Parquet tables), with BigQuery's functions registered as UDFs;
-//! - [`bigquery::BigQueryWarehouse`]: Google BigQuery (or its emulator) through
-//!   `gcp-bigquery-client`.
+//! - [`bigquery::BigQueryWarehouse`]: Google BigQuery (or its emulator) over its REST API with
+//!   `reqwest` (see [`bigquery`] for why not `gcp-bigquery-client`).
 //!
 //! Table names in SQL are written `${dataset}name`; each backend resolves the placeholder
 //! ([`crate::sql::resolve`]). Values reach SQL as named parameters (`@name`, [`Params`]), never
@@ -195,10 +195,10 @@ pub enum WarehouseError {
     #[error(transparent)]
     Store(#[from] gma_store::StoreError),
     /// The query failed to plan or run on DataFusion.
-    #[error("{0}")]
+    #[error(transparent)]
     Query(#[from] datafusion::error::DataFusionError),
     /// An Arrow error converting rows.
-    #[error("converting rows: {0}")]
+    #[error("converting rows")]
     Arrow(#[from] arrow::error::ArrowError),
     /// The SQL text holds no statement or more than one.
     #[error("expected exactly one SQL statement, found {0}")]

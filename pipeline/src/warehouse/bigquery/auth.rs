@@ -10,6 +10,7 @@ use google_cloud_auth::credentials::{
 };
 
 use super::config::Credentials;
+use crate::error::error_chain;
 use crate::warehouse::WarehouseError;
 
 /// The OAuth scope of BigQuery's API.
@@ -36,8 +37,9 @@ impl TokenSource {
                     failed(
                         "application default credentials".into(),
                         format!(
-                            "{e}; set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth \
-                             application-default login`, or pass a service account key file"
+                            "{}; set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth \
+                             application-default login`, or pass a service account key file",
+                            error_chain(&e)
                         ),
                     )
                 })?,
@@ -52,7 +54,7 @@ impl TokenSource {
                         scopes.iter().map(|s| (*s).to_owned()).collect(),
                     ))
                     .build_access_token_credentials()
-                    .map_err(|e| failed(what(), e.to_string()))?
+                    .map_err(|e| failed(what(), error_chain(&e)))?
             }
         };
         Ok(Self(Some(built)))
@@ -68,7 +70,7 @@ impl TokenSource {
             .await
             .map_err(|e| WarehouseError::Remote {
                 backend: "bigquery",
-                message: format!("getting an access token: {e}"),
+                message: format!("getting an access token: {}", error_chain(&e)),
             })?;
         Ok(Some(token.token))
     }

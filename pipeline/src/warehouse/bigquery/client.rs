@@ -51,7 +51,7 @@ impl Rest {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| remote(format!("building the HTTP client: {e}")))?;
+            .map_err(|e| remote(format!("building the HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
             http,
             base: config.api_base(),
@@ -100,13 +100,13 @@ impl Rest {
                     call = what,
                     status = answer.status.as_u16(),
                     retry_in_ms = backoff.as_millis() as u64,
-                    "bigquery request failed; retrying"
+                    "A BigQuery request failed; retrying."
                 ),
                 Err(error) => tracing::warn!(
                     call = what,
                     error = %error_chain(error),
                     retry_in_ms = backoff.as_millis() as u64,
-                    "bigquery request failed; retrying"
+                    "A BigQuery request failed; retrying."
                 ),
             }
             tokio::time::sleep(backoff).await;

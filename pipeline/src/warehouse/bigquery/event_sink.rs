@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use crate::blob::{BlobKey, BlobStore, stream_from_reader};
+use crate::error::error_chain;
 use crate::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse, InsertIds};
 use crate::warehouse::{TableDef, Warehouse, WarehouseError};
 use gma_store::EventSink;
@@ -79,10 +80,16 @@ enum RowPayload {
     },
 }
 
-fn unavailable(error: impl std::fmt::Display) -> StoreError {
+/// The store cannot take the event now, for `reason`.
+fn unavailable(reason: impl Into<String>) -> StoreError {
     StoreError::Unavailable {
-        reason: error.to_string(),
+        reason: reason.into(),
     }
+}
+
+/// The store cannot take the event now because `error` happened.
+fn unavailable_by(error: impl std::error::Error) -> StoreError {
+    unavailable(error_chain(&error))
 }
 
 impl BigQueryEventSink {
@@ -128,12 +135,15 @@ impl BigQueryEventSink {
         let Some(blobs) = &self.blobs else {
             return Err(unavailable(format!(
                 "the payload of {} bytes is too large for a BigQuery row and no blob store is \
-                 configured (set --blob-store / GMA_BLOB_STORE); nothing was stored",
+                 configured (set --blob-store / GMA_BLOB_STORE)",
                 event.payload_size
             )));
         };
-        let failed = |e: &dyn std::fmt::Display| {
-            unavailable(format!("storing the payload in the blob store: {e}"))
+        let failed = |e: &dyn std::error::Error| {
+            unavailable(format!(
+                "storing the payload in the blob store: {}",
+                error_chain(e)
+            ))
         };
         let (sha256, stored) = match &event.payload {
             Payload::Inline(bytes) => {
@@ -190,11 +200,11 @@ impl BigQueryEventSink {
             .warehouse
             .query(&sql, &params)
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable_by)?;
         let mut known = std::collections::HashSet::new();
         for batch in &stored.batches {
             let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-                .map_err(unavailable)?;
+                .map_err(unavailable_by)?;
             let column = arrow::array::AsArray::as_string::<i32>(&column);
             known.extend(column.iter().flatten().map(str::to_owned));
         }
@@ -219,11 +229,11 @@ impl BigQueryEventSink {
             }
             landed += 1;
         }
-        let batch = builder.finish().map_err(unavailable)?;
+        let batch = builder.finish().map_err(unavailable_by)?;
         self.warehouse
             .insert_rows(&self.table, &batch, InsertIds::Column("delivery_id"))
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable_by)?;
         Ok(landed)
     }
 
@@ -282,11 +292,11 @@ impl EventSink for BigQueryEventSink {
             RowPayload::Inline(text) => builder.append(event, text),
             RowPayload::Offloaded { sha256, uri } => builder.append_offloaded(event, sha256, uri),
         }
-        let batch = builder.finish().map_err(unavailable)?;
+        let batch = builder.finish().map_err(unavailable_by)?;
         self.warehouse
             .insert_rows(&self.table, &batch, InsertIds::Column("delivery_id"))
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable_by)?;
         // The spool file (if any) is no longer needed: the row or the blob holds the payload.
         drop(spool);
         self.remember(delivery_id);
@@ -303,7 +313,7 @@ impl EventSink for BigQueryEventSink {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        self.warehouse.healthcheck().await.map_err(unavailable)?;
+        self.warehouse.healthcheck().await.map_err(unavailable_by)?;
         if !self.spool_dir.is_dir() {
             return Err(unavailable(format!(
                 "the spool folder {} is gone",

@@ -24,8 +24,8 @@ fn count(result: &QueryResult) -> i64 {
 
 #[test]
 fn builds_a_client_for_google_without_panicking() {
-    // The https endpoint is where a missing rustls provider panics (deps.md §4); building
-    // makes no network call.
+    // The https endpoint is where a missing rustls provider panics
+    // (docs/architecture.md#tls-crypto-provider); building makes no network call.
     let mut config = BigQueryConfig {
         project: "p".into(),
         dataset: "d".into(),

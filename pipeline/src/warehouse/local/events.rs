@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 
+use crate::error::error_chain;
 use crate::warehouse::WarehouseError;
 use gma_store::event::{DeliveryHeaders, Event, Payload, lift};
 use gma_store::schema::events_schema;
@@ -73,7 +74,7 @@ pub fn to_events(table: &str, batch: &RecordBatch) -> Result<Vec<Event>, Warehou
             ));
         }
         let body = payload.value(row);
-        let lifted = lift(body.as_bytes()).map_err(|e| refused(row, e.to_string()))?;
+        let lifted = lift(body.as_bytes()).map_err(|e| refused(row, error_chain(&e)))?;
         events.push(Event {
             headers: DeliveryHeaders {
                 delivery_id: delivery_id.value(row).to_owned(),
