@@ -128,13 +128,6 @@ impl<'a> SignatureCheck<'a> {
     }
 }
 
-/// The `X-Hub-Signature-256` value GitHub would send for `body` signed with `key`.
-pub fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +139,7 @@ mod tests {
     #[test]
     fn matches_githubs_documented_example() {
         assert_eq!(
-            sign(b"It's a Secret to Everybody", b"Hello, World!"),
+            gma_testkit::sign("It's a Secret to Everybody", b"Hello, World!"),
             GITHUB_EXAMPLE
         );
         let secrets = [

@@ -22,8 +22,8 @@ pub mod flow;
 pub mod github;
 pub mod lock;
 pub mod sql;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 pub mod views;
 pub mod warehouse;

@@ -6,6 +6,8 @@
 //! - [`schema`]: the events table's Arrow schema and a batch builder for it;
 //! - [`event_sink`]: where the webhook server lands events ([`EventSink`]); the store is one,
 //!   BigQuery (in `gma-pipeline`) another;
+//! - `testing` (feature `test-util`, for tests): an event builder and the rows a data directory
+//!   holds;
 //! - the store itself, [`EventStore`]:
 //!
 //! ```text
@@ -40,6 +42,8 @@ mod metrics;
 mod record;
 pub mod snapshot;
 mod spool;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -277,26 +277,22 @@ fn decode(body: &Bytes, payload_dir: &Path) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::EventBuilder;
 
-    pub(crate) fn event(id: &str, payload: &'static [u8]) -> Event {
-        Event {
-            headers: DeliveryHeaders {
-                delivery_id: id.into(),
-                event: "push".into(),
-                signature: "sha256=ab".into(),
-                hook_id: Some(1),
-                target_type: None,
-                target_id: Some(-3),
-            },
-            received_micros: 1_764_000_000_123_456,
-            lifted: Lifted {
+    /// An event whose every kind of column is set: hook headers, a negative id, lifted
+    /// columns, a timestamp with microseconds.
+    fn event(id: &str, payload: &'static [u8]) -> Event {
+        EventBuilder::new(id, payload)
+            .signature("sha256=ab")
+            .hook_id(1)
+            .target_id(-3)
+            .received_micros(1_764_000_000_123_456)
+            .lifted(Lifted {
                 action: Some("opened".into()),
                 sender_id: Some(9),
                 ..Lifted::default()
-            },
-            payload: Payload::Inline(Bytes::from_static(payload)),
-            payload_size: payload.len() as u64,
-        }
+            })
+            .build()
     }
 
     fn segment(events: &[Event]) -> Vec<u8> {

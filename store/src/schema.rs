@@ -230,27 +230,20 @@ impl EventBatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DeliveryHeaders, Lifted, Payload};
+    use crate::event::Lifted;
+    use crate::testing::EventBuilder;
 
     #[test]
     fn builds_a_batch_of_the_schema() {
-        let event = Event {
-            headers: DeliveryHeaders {
-                delivery_id: "d-1".into(),
-                event: "push".into(),
-                signature: "sha256=00".into(),
-                hook_id: Some(5),
-                target_type: Some("repository".into()),
-                target_id: None,
-            },
-            received_micros: 1_700_000_000_000_000,
-            lifted: Lifted {
+        let event = EventBuilder::new("d-1", "{}")
+            .hook_id(5)
+            .target_type("repository")
+            .received_micros(1_700_000_000_000_000)
+            .lifted(Lifted {
                 repository: Some("a/b".into()),
                 ..Lifted::default()
-            },
-            payload: Payload::Inline(bytes::Bytes::from_static(b"{}")),
-            payload_size: 2,
-        };
+            })
+            .build();
         let mut builder = EventBatchBuilder::new();
         builder.append(&event, "{}");
         builder.append(&event, "{}");

@@ -7,24 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::event::{DeliveryHeaders, Lifted};
-
-fn event(id: &str, payload: &str) -> Event {
-    Event {
-        headers: DeliveryHeaders {
-            delivery_id: id.into(),
-            event: "push".into(),
-            signature: "sha256=00".into(),
-            hook_id: None,
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: 1_764_288_000_000_000,
-        lifted: Lifted::default(),
-        payload: Payload::Inline(Bytes::copy_from_slice(payload.as_bytes())),
-        payload_size: payload.len() as u64,
-    }
-}
+use crate::testing::{event, stored_batches};
 
 async fn append(store: &EventStore, id: &str) -> AppendOutcome {
     store.append(&event(id, "{}")).await.unwrap()
@@ -33,19 +16,9 @@ async fn append(store: &EventStore, id: &str) -> AppendOutcome {
 /// Rows and distinct delivery ids a reader sees: the snapshot's Parquet files and log tail, read
 /// as the local warehouse reads them.
 async fn count(dir: &Path) -> (i64, i64) {
-    let snapshot = read_snapshot(&Layout::new(dir)).unwrap();
-    let mut batches = snapshot.tail;
-    for path in &snapshot.parquet_files {
-        let file = std::fs::File::open(path).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        batches.extend(reader.map(Result::unwrap));
-    }
     let mut ids = std::collections::HashSet::new();
     let mut rows = 0;
-    for batch in &batches {
+    for batch in &stored_batches(dir) {
         let column = batch.column_by_name("delivery_id").unwrap();
         let column = arrow::array::AsArray::as_string::<i32>(column);
         rows += batch.num_rows() as i64;

@@ -6,25 +6,15 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
+use gma_pipeline::testing::emulator_config;
 use gma_pipeline::warehouse::bigquery::{BigQueryConfig, BigQueryWarehouse};
 use gma_pipeline::warehouse::{ParamValue, Params, Warehouse};
 use gma_testkit::{Delivery, GmaServer};
 use serde_json::{Value, json};
 
+use crate::support::gma;
+
 const SECRET: &str = "bigquery-secret";
-
-fn gma() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_gma"))
-}
-
-/// The emulator's address and a fresh dataset name.
-pub(crate) fn emulator(test: &str) -> BigQueryConfig {
-    let project = gma_testkit::emulators::bigquery_project();
-    BigQueryConfig::new(
-        project,
-        gma_testkit::emulators::bigquery_dataset(&format!("gma_it_{test}")),
-    )
-}
 
 async fn start(config: &BigQueryConfig, dir: &Path, extra: &[&str]) -> GmaServer {
     let endpoint = config.endpoint.clone().unwrap();
@@ -53,7 +43,7 @@ fn big_payload(bytes: usize, filler: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn serve_lands_deliveries_in_bigquery_once() {
-    let config = emulator("serve");
+    let config = emulator_config("serve");
     let dir = tempfile::tempdir().unwrap();
     let server = start(&config, dir.path(), &[]).await;
     let warehouse = BigQueryWarehouse::connect(config).unwrap();
@@ -185,7 +175,7 @@ async fn serve_lands_deliveries_in_bigquery_once() {
 
 #[tokio::test]
 async fn payloads_too_large_for_a_row_go_to_the_blob_store() {
-    let config = emulator("blobs");
+    let config = emulator_config("blobs");
     let dir = tempfile::tempdir().unwrap();
     let blobs = dir.path().join("blobs");
     let blob_arg = blobs.to_str().unwrap().to_owned();

@@ -1,15 +1,29 @@
 //! A full disk: deliveries that cannot be made durable get 503 and are not stored, everything
 //! acknowledged before stays, and the server recovers once space is freed.
 //!
-//! The disk is a 4 MiB tmpfs mounted for the test, which needs root (CI runs as root). Without
-//! the permission to mount, the test says so and checks nothing.
+//! The disk is a 4 MiB tmpfs mounted for the test. As root (CI runs as root) it is mounted
+//! directly; otherwise the test runs itself again inside an unprivileged user and mount namespace
+//! (`unshare --user --map-root-user --mount`), where it may mount one. When neither works it says
+//! so on stderr with a `SKIPPED:` line, and fails instead under `CI=true`, so CI cannot skip it
+//! silently.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use gma_testkit::Delivery;
 
 use crate::support::{SECRET, TestApp};
+
+/// This test's name, to run it alone in a namespace.
+const TEST: &str = "disk_full::a_full_disk_answers_503_stores_nothing_partial_and_recovers";
+
+/// Set in the copy of the test running inside the namespace.
+const IN_NAMESPACE: &str = "GMA_DISK_FULL_IN_NAMESPACE";
+
+/// What `unshare` runs the test in: a user namespace where the test's user is root, and a mount
+/// namespace of its own.
+const UNSHARE: [&str; 3] = ["--user", "--map-root-user", "--mount"];
 
 struct Mount(PathBuf);
 
@@ -19,6 +33,7 @@ impl Mount {
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(path)
+            .stderr(std::process::Stdio::null())
             .status()
             .ok()?;
         status.success().then(|| Self(path.to_path_buf()))
@@ -35,12 +50,60 @@ impl Drop for Mount {
 async fn a_full_disk_answers_503_stores_nothing_partial_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mount_point = dir.path().join("disk");
-    let Some(_mount) = Mount::tmpfs(&mount_point, "4m") else {
-        eprintln!(
-            "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk test checked nothing"
+    if let Some(mount) = Mount::tmpfs(&mount_point, "4m") {
+        fill_and_recover(dir, &mount_point, mount).await;
+    } else if std::env::var_os(IN_NAMESPACE).is_some() {
+        panic!("cannot mount a tmpfs even as root of a user namespace");
+    } else if let Some(output) = rerun_in_a_user_namespace() {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "the test failed inside a user namespace:\n{stdout}\n{stderr}"
         );
-        return;
-    };
+    } else {
+        skip();
+    }
+}
+
+/// Runs this test alone again as root of a new user and mount namespace; `None` when this
+/// machine allows no such namespace (or has no `unshare`).
+fn rerun_in_a_user_namespace() -> Option<Output> {
+    let probe = Command::new("unshare")
+        .args(UNSHARE)
+        .arg("true")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if !probe.success() {
+        return None;
+    }
+    let output = Command::new("unshare")
+        .args(UNSHARE)
+        .arg(std::env::current_exe().unwrap())
+        .args([TEST, "--exact", "--nocapture"])
+        .env(IN_NAMESPACE, "1")
+        .output()
+        .unwrap();
+    Some(output)
+}
+
+/// Says loudly that the test checked nothing (on the real stderr, which the test harness does not
+/// capture), and fails under `CI=true`.
+fn skip() {
+    let message = format!(
+        "SKIPPED: {TEST} needs root (or unprivileged user namespaces) to mount a small tmpfs; \
+         it checked nothing"
+    );
+    let _ = writeln!(std::io::stderr(), "{message}");
+    assert!(
+        !std::env::var("CI").is_ok_and(|ci| ci == "true"),
+        "{message}, and CI=true forbids skipping it"
+    );
+}
+
+/// Fills the disk at `mount_point` under a server writing to it, then frees it.
+async fn fill_and_recover(dir: tempfile::TempDir, mount_point: &Path, _mount: Mount) {
     let data = mount_point.join("data");
     let app = TestApp::in_dir(dir, data.clone(), |_| {}).await;
     let filler = mount_point.join("filler");

@@ -10,9 +10,7 @@ use gma_testkit::GmaServer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-fn gma() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_gma"))
-}
+use crate::support::gma;
 
 fn run(args: &[&str], data: &Path) -> Output {
     Command::new(gma())
@@ -189,7 +187,7 @@ async fn imports_into_bigquery_once() {
     use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
     use gma_pipeline::warehouse::{Params, Warehouse};
 
-    let config = crate::bigquery_sink::emulator("import");
+    let config = gma_pipeline::testing::emulator_config("import");
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = fixtures();
     // Every fixture once, the first one twice more (a redelivery within the export).

@@ -1,45 +1,19 @@
 //! `gma leech`, the binary, against the fake GitHub API: the logs of completed runs found in the
 //! data directory's events are archived under `DATA_DIR/logs` and indexed.
 
-use std::path::Path;
-
-use bytes::Bytes;
-use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::event::Event;
+use gma_store::testing::EventBuilder;
 use gma_store::{EventStore, StoreOptions};
-use gma_testkit::github::{FakeGitHub, Logs, logs_zip};
-use serde_json::json;
+use gma_testkit::github::{FakeGitHub, Logs, logs_zip, workflow_run_completed};
 
-use crate::support::query_dir;
-
-fn gma() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_gma"))
-}
+use crate::support::{gma, query_dir};
 
 fn workflow_run(run_id: i64) -> Event {
-    let payload = json!({
-        "action": "completed",
-        "workflow_run": {"id": run_id, "run_attempt": 1, "name": "CI", "status": "completed",
-            "html_url": format!("https://github.com/acme/widgets/actions/runs/{run_id}"),
-            "updated_at": chrono::Utc::now().to_rfc3339(), "actor": {"login": "octocat"}},
-        "repository": {"full_name": "acme/widgets", "name": "widgets", "id": 9,
-            "owner": {"login": "acme"}},
-        "installation": {"id": 5}
-    })
-    .to_string();
-    let headers = DeliveryHeaders {
-        delivery_id: format!("run-{run_id}"),
-        event: "workflow_run".into(),
-        signature: "sha256=00".into(),
-        hook_id: None,
-        target_type: None,
-        target_id: None,
-    };
-    Event::inline(
-        headers,
-        chrono::Utc::now().timestamp_micros(),
-        Bytes::from(payload),
-    )
-    .unwrap()
+    let payload = workflow_run_completed("acme/widgets", run_id, 1, chrono::Utc::now(), 5);
+    EventBuilder::new(&format!("run-{run_id}"), payload.to_string())
+        .event("workflow_run")
+        .received_now()
+        .build()
 }
 
 #[tokio::test]

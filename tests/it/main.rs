@@ -1,13 +1,15 @@
 //! gma's integration tests: one binary, one module per area.
 //!
-//! - `support`: an in-process server on a loopback port over a fresh data directory.
+//! - `support`: the `gma` binary's path, an in-process server on a loopback port over a fresh
+//!   data directory, queries of a data directory.
 //! - `boundaries`: the crate graph keeps docs/architecture.md's boundaries.
 //! - `bigquery_sink`: `gma serve --sink bigquery` against bqemulator.
 //! - `disk_full`: a full disk answers 503, loses nothing acknowledged, recovers.
-//! - `http`: every status of `POST /webhook`, and the other routes, over real HTTP.
+//! - `http`: what only real HTTP shows: truncated and chunked bodies, a graceful stop with a
+//!   delivery in flight (every other status is tested on the router in `gma-ingest`).
 //! - `import`: `gma import` of fixture files, then `gma query`; the data directory's lock.
-//! - `landing`: payloads land byte-identical with their lifted columns, also large and
-//!   form-encoded ones, and concurrent deliveries share fsyncs.
+//! - `landing`: payloads land byte-identical with their lifted columns, also large ones, and
+//!   concurrent deliveries share fsyncs.
 //! - `process`: the `gma` binary itself: `gma query` output, SIGTERM, and SIGKILL under load.
 //! - `leech`: `gma leech` archives and indexes run logs from the fake GitHub.
 //! - `readme`: README.md's commands work as written.

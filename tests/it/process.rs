@@ -10,13 +10,9 @@ use std::time::{Duration, Instant};
 use gma_testkit::{Delivery, GmaServer};
 use serde_json::Value;
 
-use crate::support::query_dir;
+use crate::support::{gma, query_dir};
 
 const SECRET: &str = "process-secret";
-
-fn gma() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_gma"))
-}
 
 fn query(dir: &Path, format: &str, sql: &str) -> String {
     let output = Command::new(gma())

@@ -1,7 +1,6 @@
 //! README.md's commands work as written: the test command is what CI runs, and the signed curl
 //! example lands an event that the query example reads back.
 
-use std::path::Path;
 use std::process::Command;
 
 use gma_testkit::{GmaServer, repo_root};
@@ -43,8 +42,7 @@ async fn the_curl_example_lands_an_event() {
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let gma = Path::new(env!("CARGO_BIN_EXE_gma"));
-    let server = GmaServer::start(gma, &data, "change-me", &[]).await;
+    let server = GmaServer::start(crate::support::gma(), &data, "change-me", &[]).await;
     let script = sh_block_after(&readme(), "## Send a signed test webhook")
         .replace("http://localhost:8080", &server.base_url)
         .replace("curl -i", "curl -sS -o /dev/null -w '%{http_code}'");

@@ -2,29 +2,23 @@
 //! a running `gma serve`; and on Google Cloud's stand-ins (bqemulator, fake-gcs-server) with
 //! GMA's variable names, fetching the events into BigQuery.
 
-use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
-use bytes::Bytes;
+use gma_pipeline::testing::emulator_config;
 use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
 use gma_pipeline::warehouse::bigquery::event_sink::{BigQueryEventSink, BigQueryEventSinkConfig};
 use gma_pipeline::warehouse::{Params, Warehouse};
-use gma_store::event::{DeliveryHeaders, Event};
 use gma_store::event_sink::EventSink;
+use gma_store::testing::EventBuilder;
 use gma_testkit::GmaServer;
 use gma_testkit::emulators::{gcs_bucket, gcs_object_names};
 use gma_testkit::github::{FakeGitHub, HookRef, NewDelivery};
 
-use crate::bigquery_sink::emulator;
-use crate::support::query_dir;
+use crate::support::{gma, query_dir};
 
 const SECRET: &str = "retry-secret";
-
-fn gma() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_gma"))
-}
 
 /// Runs `gma retry` with the fake's App credentials in GMA's variables (asynchronously: the
 /// fake answers from this test's runtime).
@@ -137,7 +131,7 @@ async fn github_redelivers_the_failed_events_to_gma_serve() {
 
 #[tokio::test]
 async fn fetch_lands_in_bigquery_with_the_lock_in_gcs_under_gma_s_variable_names() {
-    let config = emulator("retry");
+    let config = emulator_config("retry");
     let bucket = gcs_bucket("gma-retry-lock").await;
     let gh = FakeGitHub::start().await;
     let failed = failed_deliveries(&gh);
@@ -152,20 +146,10 @@ async fn fetch_lands_in_bigquery_with_the_lock_in_gcs_under_gma_s_variable_names
     })
     .await
     .unwrap();
-    let headers = DeliveryHeaders {
-        delivery_id: failed[0].clone(),
-        event: "issues".into(),
-        signature: "sha256=00".into(),
-        hook_id: None,
-        target_type: None,
-        target_id: None,
-    };
-    let landed_before = Event::inline(
-        headers,
-        chrono::Utc::now().timestamp_micros(),
-        Bytes::from_static(br#"{"action":"opened"}"#),
-    )
-    .unwrap();
+    let landed_before = EventBuilder::new(&failed[0], r#"{"action":"opened"}"#)
+        .event("issues")
+        .received_now()
+        .build();
     sink.land(&landed_before, None).await.unwrap();
 
     let endpoint = config.endpoint.clone().unwrap();

@@ -1,13 +1,19 @@
-//! An in-process `gma serve` over a fresh data directory, on a free loopback port.
+//! The `gma` binary under test, an in-process `gma serve` over a fresh data directory on a free
+//! loopback port, and queries of a data directory.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use gma_ingest::{IngestConfig, WebhookSecret};
-use gma_pipeline::warehouse::local::LocalWarehouse;
-use gma_pipeline::warehouse::{Params, Warehouse};
+pub use gma_pipeline::testing::query_dir;
 use gma_store::{EventStore, StoreOptions};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+/// The `gma` binary this test binary was built with.
+pub fn gma() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gma"))
+}
 
 pub const SECRET: &str = "test-secret-\u{1F511}";
 
@@ -89,10 +95,4 @@ impl TestApp {
             server.await.unwrap().unwrap();
         }
     }
-}
-
-pub async fn query_dir(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
-    let warehouse = LocalWarehouse::open(dir).await.unwrap();
-    let result = warehouse.query(sql, &Params::new()).await.unwrap();
-    result.to_json_rows().unwrap()
 }

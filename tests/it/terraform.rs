@@ -436,7 +436,7 @@ fn container(module: &Module, resource: &Resource, block: &Block) -> Container {
 
 fn help_of(subcommand: &str) -> String {
     // A clean environment: clap prints the value of a set variable into the help.
-    let output = Command::new(env!("CARGO_BIN_EXE_gma"))
+    let output = Command::new(crate::support::gma())
         .args([subcommand, "--help"])
         .env_clear()
         .output()

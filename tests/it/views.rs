@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::import::fixtures;
 
 fn gma(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gma"))
+    Command::new(crate::support::gma())
         .args(args)
         .env("GMA_LOG", "warn")
         .output()

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::*;
-use gma_pipeline::warehouse::local::LocalWarehouse;
-use gma_pipeline::warehouse::{Params, Warehouse};
-use gma_store::event::{DeliveryHeaders, Event, Lifted, Payload};
+use gma_pipeline::testing::query_dir;
+use gma_store::event::Event;
+use gma_store::testing::EventBuilder;
 use gma_store::{AppendOutcome, EventStore, StoreOptions};
 
 const PUSH: &str = "{\"ref\":\"refs/heads/main\",\n  \"repository\":{\"full_name\":\"acme/widgets\",\"id\":99},\"sender\":{\"login\":\"octocat\",\"id\":1},\"note\":\"caf\u{e9} \\u00e9\"}";
@@ -56,32 +56,18 @@ async fn import_async(store: &std::sync::Arc<EventStore>, paths: &[PathBuf]) -> 
     .unwrap()
 }
 
-async fn rows(dir: &Path, sql: &str) -> Vec<serde_json::Map<String, Value>> {
-    let warehouse = LocalWarehouse::open(dir).await.unwrap();
-    let result = warehouse.query(sql, &Params::default()).await.unwrap();
-    result.to_json_rows().unwrap()
-}
-
 fn sha(text: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
+/// A `ping` delivery with an empty object, unsigned, received at the epoch.
 fn ping(id: &str) -> Event {
-    Event {
-        headers: DeliveryHeaders {
-            delivery_id: id.into(),
-            event: "ping".into(),
-            signature: String::new(),
-            hook_id: None,
-            target_type: None,
-            target_id: None,
-        },
-        received_micros: 0,
-        lifted: Lifted::default(),
-        payload: Payload::Inline(bytes::Bytes::from_static(b"{}")),
-        payload_size: 2,
-    }
+    EventBuilder::new(id, "{}")
+        .event("ping")
+        .signature("")
+        .received_micros(0)
+        .build()
 }
 
 fn open(dir: &Path) -> std::sync::Arc<EventStore> {
@@ -125,7 +111,7 @@ async fn both_shapes_land_byte_for_byte_with_their_lifted_columns() {
     assert_eq!(summary.written.rows, 2);
     assert_eq!(summary.written.files, 2, "one file per day");
 
-    let got = rows(
+    let got = query_dir(
         &data,
         "SELECT delivery_id, signature, CAST(received AS STRING) AS received, event, payload, \
          payload_sha256, payload_size, action, hook_id, target_type, target_id, installation_id, \
@@ -228,7 +214,7 @@ async fn bad_lines_are_reported_with_file_and_line_and_the_rest_imports() {
         report[6].starts_with(&at(10, "the payload is not valid JSON")),
         "{report:?}"
     );
-    let got = rows(&data, "SELECT delivery_id FROM events ORDER BY delivery_id").await;
+    let got = query_dir(&data, "SELECT delivery_id FROM events ORDER BY delivery_id").await;
     assert_eq!(got.len(), 2);
 }
 
@@ -255,7 +241,7 @@ async fn reads_gzip_and_directories_recursively() {
     store.close().await;
     assert_eq!(summary.files, 2);
     assert_eq!(summary.counts.imported, 3);
-    let got = rows(
+    let got = query_dir(
         &data,
         "SELECT delivery_id, payload FROM events ORDER BY delivery_id",
     )
@@ -319,7 +305,7 @@ async fn dedupes_within_the_import_across_runs_and_against_appended_events() {
     let third = import_async(&store, std::slice::from_ref(&input)).await;
     assert_eq!(third.counts.imported, 0);
     store.close().await;
-    let got = rows(
+    let got = query_dir(
         &data,
         "SELECT delivery_id, event FROM events ORDER BY delivery_id",
     )

@@ -11,36 +11,18 @@ use chrono::Utc;
 use gma_leech::{LeechJob, LeechOptions, LeechSummary, LeechTables};
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
 use gma_pipeline::flow::Shard;
-use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, RetryPolicy};
-use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::github::GitHubClient;
+use gma_pipeline::testing::{LocalSite, github_app, github_client};
 use gma_pipeline::warehouse::{Params, Warehouse};
-use gma_store::event::{DeliveryHeaders, Event};
-use gma_store::{EventStore, StoreOptions};
-use gma_testkit::github::{FakeGitHub, Fault, Logs, Route, logs_zip};
-use serde_json::json;
-use tempfile::TempDir;
+use gma_store::event::Event;
+use gma_store::testing::EventBuilder;
+use gma_testkit::github::{FakeGitHub, Fault, Logs, Route, logs_zip, workflow_run_completed};
 
 const INSTALLATION: i64 = 77;
 
+/// A client of the fake trying each call twice.
 fn client(gh: &FakeGitHub) -> GitHubClient {
-    let mut config = GitHubConfig::new(gh.url());
-    config.retry = RetryPolicy {
-        attempts: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    };
-    GitHubClient::new(config).unwrap()
-}
-
-fn app() -> Arc<AppKey> {
-    Arc::new(
-        AppKey::from_pem(
-            &FakeGitHub::APP_ID.to_string(),
-            FakeGitHub::private_key_pem().as_bytes(),
-        )
-        .unwrap(),
-    )
+    github_client(gh.url(), 2)
 }
 
 /// A `workflow_run` completed event for `run_id`, as GitHub sends it.
@@ -51,33 +33,12 @@ fn run_event(
     attempt: i64,
     completed_days_ago: i64,
 ) -> Event {
-    let (owner, name) = repo.split_once('/').unwrap();
     let completed = Utc::now() - chrono::Duration::days(completed_days_ago);
-    let payload = json!({
-        "action": "completed",
-        "workflow_run": {
-            "id": run_id, "run_attempt": attempt, "name": "CI", "status": "completed",
-            "conclusion": "success",
-            "html_url": format!("https://github.com/{repo}/actions/runs/{run_id}"),
-            "logs_url": format!("https://api.github.com/repos/{repo}/actions/runs/{run_id}/logs"),
-            "updated_at": completed.to_rfc3339(),
-            "actor": {"login": "octocat", "id": 1}
-        },
-        "repository": {"full_name": repo, "name": name, "id": 9, "owner": {"login": owner}},
-        "organization": {"login": owner, "id": 5},
-        "installation": {"id": INSTALLATION},
-        "sender": {"login": "octocat", "id": 1}
-    })
-    .to_string();
-    let headers = DeliveryHeaders {
-        delivery_id: delivery.into(),
-        event: "workflow_run".into(),
-        signature: "sha256=00".into(),
-        hook_id: None,
-        target_type: None,
-        target_id: None,
-    };
-    Event::inline(headers, Utc::now().timestamp_micros(), Bytes::from(payload)).unwrap()
+    let payload = workflow_run_completed(repo, run_id, attempt, completed, INSTALLATION);
+    EventBuilder::new(delivery, payload.to_string())
+        .event("workflow_run")
+        .received_now()
+        .build()
 }
 
 fn zip_for(run_id: i64) -> Vec<u8> {
@@ -89,42 +50,30 @@ fn zip_for(run_id: i64) -> Vec<u8> {
     ])
 }
 
+/// A data directory with its store and warehouse, and where the logs go.
 struct Site {
-    _dir: TempDir,
-    store: Arc<EventStore>,
-    warehouse: Arc<dyn Warehouse>,
+    local: LocalSite,
     logs: Arc<dyn BlobStore>,
 }
 
 impl Site {
     async fn new(logs: Option<Arc<dyn BlobStore>>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-        let warehouse = Arc::new(
-            LocalWarehouse::with_event_store(store.clone())
-                .await
-                .unwrap(),
-        );
+        let local = LocalSite::new().await;
         let logs = logs.unwrap_or_else(|| {
-            open_blob_store(&dir.path().join("logs").display().to_string()).unwrap()
+            open_blob_store(&local.dir.path().join("logs").display().to_string()).unwrap()
         });
-        Self {
-            _dir: dir,
-            store,
-            warehouse,
-            logs,
-        }
+        Self { local, logs }
     }
 
     async fn land(&self, event: Event) {
-        self.store.append(&event).await.unwrap();
+        self.local.store.append(&event).await.unwrap();
     }
 
     fn job(&self, gh: &FakeGitHub) -> LeechJob {
         LeechJob {
             github: client(gh),
-            app: app(),
-            warehouse: self.warehouse.clone(),
+            app: github_app(),
+            warehouse: self.local.warehouse.clone(),
             tables: LeechTables::default(),
             logs: self.logs.clone(),
             options: LeechOptions {
@@ -138,15 +87,11 @@ impl Site {
         self.job(gh).run().await.unwrap()
     }
 
-    async fn rows(&self, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
-        let result = self.warehouse.query(sql, &Params::new()).await.unwrap();
-        result.to_json_rows().unwrap()
-    }
-
     /// Status rows by run id: (status, attempts, error).
     async fn statuses(&self) -> BTreeMap<i64, Vec<(String, i64, String)>> {
         let mut out: BTreeMap<i64, Vec<(String, i64, String)>> = BTreeMap::new();
         for row in self
+            .local
             .rows("SELECT run_id, status, attempts, error FROM leech_status ORDER BY run_id, attempts")
             .await
         {
@@ -208,6 +153,7 @@ async fn archives_a_batch_byte_identical_and_indexes_it(site: Site) {
             .all(|rows| rows.len() == 1 && rows[0].0 == "SUCCESS")
     );
     let files = site
+        .local
         .rows(
             "SELECT path, job_name, step_number, step_name, lines, first_error, uncompressed_bytes \
              FROM workflow_logs WHERE run_id = 104 ORDER BY path",
@@ -244,7 +190,10 @@ async fn archives_a_batch_byte_identical_and_indexes_it(site: Site) {
         "{again}"
     );
     assert_eq!(gh.archive_downloads(), downloads);
-    assert_eq!(site.rows("SELECT * FROM leech_status").await.len(), 10);
+    assert_eq!(
+        site.local.rows("SELECT * FROM leech_status").await.len(),
+        10
+    );
 }
 
 #[tokio::test]
@@ -487,6 +436,7 @@ async fn follow_mode_archives_runs_as_their_events_land() {
     assert_eq!(summary.archived, 2, "{summary}");
     assert!(summary.run.follow);
     let watermark = site
+        .local
         .rows("SELECT COUNT(*) AS n FROM watermarks WHERE pipeline = 'leech'")
         .await;
     assert!(
@@ -540,7 +490,7 @@ async fn runs_on_bigquery() {
     let logs = open_blob_store(&dir.path().join("logs").display().to_string()).unwrap();
     let job = |logs: Arc<dyn BlobStore>| LeechJob {
         github: client(&gh),
-        app: app(),
+        app: github_app(),
         warehouse: warehouse.clone(),
         tables: LeechTables::default(),
         logs,

@@ -9,58 +9,28 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use gma_pipeline::blob::{BlobKey, BlobStore, open_blob_store};
-use gma_pipeline::github::{AppKey, GitHubClient, GitHubConfig, HookRef, RetryPolicy, Secret};
+use gma_pipeline::github::{GitHubClient, GitHubConfig, HookRef, Secret};
 use gma_pipeline::lock::LockOptions;
-use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::testing::{LocalSite, fake_github_client, github_app};
 use gma_pipeline::warehouse::{
     BatchStream, Params, QueryResult, TableDef, Warehouse, WarehouseError,
 };
 use gma_retry::job::RetryLock;
 use gma_retry::{RecoveryMode, RetryError, RetryJob, RetryOptions, RetryOutcome, RetryTables};
-use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::event::Event;
 use gma_store::event_sink::EventSink;
-use gma_store::{EventStore, StoreOptions};
+use gma_store::testing::EventBuilder;
 use gma_testkit::github::{self as fake, FakeGitHub, Fault, NewDelivery, Route};
 use serde_json::json;
-use tempfile::TempDir;
-
-/// A GitHub client for the fake, with fast retries.
-fn client(gh: &FakeGitHub) -> GitHubClient {
-    let mut config = GitHubConfig::new(gh.url());
-    config.retry = RetryPolicy {
-        attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(10),
-        secondary_wait: Duration::from_millis(200),
-        rate_limit_retries: 5,
-    };
-    config.mutations_per_minute = 0;
-    GitHubClient::new(config).unwrap()
-}
-
-fn app() -> Arc<AppKey> {
-    Arc::new(
-        AppKey::from_pem(
-            &FakeGitHub::APP_ID.to_string(),
-            FakeGitHub::private_key_pem().as_bytes(),
-        )
-        .unwrap(),
-    )
-}
 
 /// An event as ingest stores it, for pre-landing.
 fn event(guid: &str) -> Event {
     let payload = format!(r#"{{"action":"opened","number":1,"guid":"{guid}"}}"#);
-    let headers = DeliveryHeaders {
-        delivery_id: guid.into(),
-        event: "issues".into(),
-        signature: "sha256=00".into(),
-        hook_id: Some(FakeGitHub::APP_HOOK_ID),
-        target_type: None,
-        target_id: None,
-    };
-    Event::inline(headers, Utc::now().timestamp_micros(), Bytes::from(payload)).unwrap()
+    EventBuilder::new(guid, payload)
+        .event("issues")
+        .hook_id(FakeGitHub::APP_HOOK_ID)
+        .received_now()
+        .build()
 }
 
 /// A warehouse that counts the queries naming the events table, around the real one.
@@ -100,41 +70,36 @@ impl Warehouse for Counting {
     }
 }
 
-/// A data directory with its store open: the warehouse reads it, fetch mode lands in it.
+/// A data directory with its store open: the warehouse reads it (counting its queries of
+/// `events`), fetch mode lands in it; and a lock folder.
 struct Site {
-    _dir: TempDir,
-    store: Arc<EventStore>,
+    local: LocalSite,
     warehouse: Arc<Counting>,
     locks: Arc<dyn BlobStore>,
 }
 
 impl Site {
     async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-        let local = LocalWarehouse::with_event_store(store.clone())
-            .await
-            .unwrap();
-        let locks = open_blob_store(&dir.path().join("locks").display().to_string()).unwrap();
+        let local = LocalSite::new().await;
+        let locks = open_blob_store(&local.dir.path().join("locks").display().to_string()).unwrap();
         Self {
-            _dir: dir,
-            store,
             warehouse: Arc::new(Counting {
-                inner: Arc::new(local),
+                inner: local.warehouse.clone(),
                 events_queries: 0.into(),
             }),
             locks,
+            local,
         }
     }
 
     fn job(&self, gh: &FakeGitHub, mode: RecoveryMode) -> RetryJob {
         RetryJob {
-            github: client(gh),
-            app: Some(app()),
+            github: fake_github_client(gh),
+            app: Some(github_app()),
             token: Some(Secret::new(FakeGitHub::PAT)),
             warehouse: self.warehouse.clone(),
             tables: RetryTables::default(),
-            lander: Some(self.store.clone() as Arc<dyn EventSink>),
+            lander: Some(self.local.store.clone() as Arc<dyn EventSink>),
             lock: Some(RetryLock {
                 store: self.locks.clone(),
                 key: BlobKey::new("retry-lock").unwrap(),
@@ -241,7 +206,7 @@ fn backlog(gh: &FakeGitHub) -> Backlog {
 
 async fn prelanded(site: &Site, backlog: &Backlog) {
     for guid in &backlog.prelanded {
-        site.store.append(&event(guid)).await.unwrap();
+        site.local.store.append(&event(guid)).await.unwrap();
     }
 }
 

@@ -38,21 +38,6 @@ fn key(k: &str) -> BlobKey {
     BlobKey::new(k).unwrap()
 }
 
-/// The emulator's address, or a failure that says how to start it.
-fn emulator_host() -> String {
-    std::env::var("STORAGE_EMULATOR_HOST").unwrap_or_else(|_| {
-        panic!(
-            "STORAGE_EMULATOR_HOST is not set: start fake-gcs-server with `bash .ci/emulators` \
-             (or `source .emu/env`) and run the tests again"
-        )
-    })
-}
-
-/// Creates a bucket with a unique name on the emulator.
-async fn emulator_bucket(_host: &str) -> String {
-    gma_testkit::emulators::gcs_bucket("gma-blob").await
-}
-
 impl Fixture {
     async fn new(kind: Kind) -> Self {
         match kind {
@@ -75,8 +60,8 @@ impl Fixture {
                 _dir: None,
             },
             Kind::Gcs => {
-                let host = emulator_host();
-                let bucket = emulator_bucket(&host).await;
+                let host = gma_testkit::emulators::gcs_host();
+                let bucket = gma_testkit::emulators::gcs_bucket("gma-blob").await;
                 let mut config = GcsConfig::new(bucket, "pre/fix").with_emulator(&host);
                 // Small pages and chunks so tests cross page and chunk boundaries.
                 config.list_page_size = 7;

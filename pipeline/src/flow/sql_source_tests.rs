@@ -9,9 +9,9 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::*;
-use crate::testing::event;
 use crate::warehouse::Warehouse;
 use crate::warehouse::local::LocalWarehouse;
+use gma_store::testing::EventBuilder;
 use gma_store::{EventStore, StoreOptions};
 
 /// The rows the test pipelines read.
@@ -26,6 +26,11 @@ struct Row {
 const SECOND: i64 = 1_000_000;
 const START: i64 = 1_764_288_000 * SECOND;
 
+/// The delivery `id` with an empty payload, received at `micros`.
+fn at(id: &str, micros: i64) -> gma_store::event::Event {
+    EventBuilder::new(id, "{}").received_micros(micros).build()
+}
+
 async fn store_with(dir: &std::path::Path, ids: std::ops::Range<u32>) -> Arc<EventStore> {
     let store = Arc::new(EventStore::open(dir, StoreOptions::default()).unwrap());
     append(&store, ids).await;
@@ -36,7 +41,7 @@ async fn append(store: &EventStore, ids: std::ops::Range<u32>) {
     for i in ids {
         let id = format!("delivery-{i:04}");
         store
-            .append(&event(&id, START + i64::from(i) * SECOND, "{}"))
+            .append(&at(&id, START + i64::from(i) * SECOND))
             .await
             .unwrap();
     }
@@ -227,13 +232,7 @@ async fn the_same_pipeline_reads_the_same_rows_on_bigquery() {
     let local: Arc<dyn Warehouse> = Arc::new(LocalWarehouse::open(dir.path()).await.unwrap());
     let all: BTreeSet<String> = (0..60).map(|i| format!("delivery-{i:04}")).collect();
     let events: Vec<_> = (0..60u32)
-        .map(|i| {
-            event(
-                &format!("delivery-{i:04}"),
-                START + i64::from(i) * SECOND,
-                "{}",
-            )
-        })
+        .map(|i| at(&format!("delivery-{i:04}"), START + i64::from(i) * SECOND))
         .collect();
     crate::testing::with_dataset(
         crate::testing::emulator_config("pipeline"),

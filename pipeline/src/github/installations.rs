@@ -274,49 +274,19 @@ fn replay(error: &GitHubError) -> Option<GitHubError> {
     }
 }
 
-/// Clients and tokens against the fake GitHub, for this module's and its siblings' tests.
+/// Tokens from the fake GitHub, for this module's and its siblings' tests.
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
-    use crate::github::{GitHubConfig, RetryPolicy};
+    use crate::testing::github_app;
     use gma_testkit::github::FakeGitHub;
 
     /// The installation [`token`] mints for.
     pub(crate) const INSTALLATION: i64 = 31_337;
 
-    /// A client of `gh` with quick retries and no spacing of POSTs.
-    pub(crate) fn client(gh: &FakeGitHub) -> GitHubClient {
-        client_with(gh.url(), 3)
-    }
-
-    /// A client of `url` trying each call `attempts` times, 20 ms apart at first.
-    pub(crate) fn client_with(url: &str, attempts: u32) -> GitHubClient {
-        let mut config = GitHubConfig::new(url);
-        config.retry = RetryPolicy {
-            attempts,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(100),
-            ..RetryPolicy::default()
-        };
-        config.mutations_per_minute = 0;
-        config.timeout = Duration::from_secs(10);
-        GitHubClient::new(config).unwrap()
-    }
-
-    /// The fake's test App.
-    pub(crate) fn app() -> Arc<AppKey> {
-        Arc::new(
-            AppKey::from_pem(
-                &FakeGitHub::APP_ID.to_string(),
-                FakeGitHub::private_key_pem().as_bytes(),
-            )
-            .unwrap(),
-        )
-    }
-
     /// An installation token of [`INSTALLATION`] from `gh`.
     pub(crate) async fn token(_gh: &FakeGitHub, client: &GitHubClient) -> Auth {
-        InstallationTokens::new(client.clone(), app())
+        InstallationTokens::new(client.clone(), github_app())
             .auth(INSTALLATION)
             .await
             .unwrap()
@@ -325,8 +295,8 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{app, client, client_with};
     use super::*;
+    use crate::testing::{fake_github_client, github_app, github_client};
     use gma_testkit::github::{FakeGitHub, Fault, Route};
 
     #[tokio::test]
@@ -340,7 +310,7 @@ mod tests {
                 times: 2,
             },
         );
-        let tokens = InstallationTokens::new(client(&gh), app());
+        let tokens = InstallationTokens::new(fake_github_client(&gh), github_app());
         let calls: Vec<_> = (0..50)
             .map(|n| {
                 let tokens = tokens.clone();
@@ -385,7 +355,7 @@ mod tests {
                 times: 1,
             },
         );
-        let tokens = InstallationTokens::new(client(&gh), app());
+        let tokens = InstallationTokens::new(fake_github_client(&gh), github_app());
         let slow = tokio::spawn({
             let tokens = tokens.clone();
             async move { tokens.token(1).await }
@@ -406,7 +376,7 @@ mod tests {
     #[tokio::test]
     async fn re_mints_near_expiry_and_after_forget() {
         let gh = FakeGitHub::start().await;
-        let tokens = InstallationTokens::new(client(&gh), app());
+        let tokens = InstallationTokens::new(fake_github_client(&gh), github_app());
         // Tokens that live 4 minutes are inside the 5-minute margin at once: never reused.
         gh.set_token_lifetime(Duration::from_secs(4 * 60));
         let first = tokens.token(5).await.unwrap();
@@ -431,8 +401,8 @@ mod tests {
     async fn a_token_is_reused_until_the_margin_then_replaced() {
         let gh = FakeGitHub::start().await;
         gh.set_token_lifetime(Duration::from_secs(4));
-        let tokens =
-            InstallationTokens::new(client(&gh), app()).with_refresh_before(Duration::from_secs(2));
+        let tokens = InstallationTokens::new(fake_github_client(&gh), github_app())
+            .with_refresh_before(Duration::from_secs(2));
         let first = tokens.token(3).await.unwrap();
         assert_eq!(tokens.token(3).await.unwrap(), first);
         assert_eq!(gh.tokens_issued(3), 1);
@@ -448,7 +418,7 @@ mod tests {
         let gh = FakeGitHub::start().await;
         gh.inject(Route::AccessTokens, Fault::Always { code: 502 });
         // Two tries 20 ms apart: the first caller holds the lock while the others queue.
-        let tokens = InstallationTokens::new(client_with(gh.url(), 2), app());
+        let tokens = InstallationTokens::new(github_client(gh.url(), 2), github_app());
         let calls: Vec<_> = (0..20)
             .map(|_| {
                 let tokens = tokens.clone();
@@ -469,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn tokens_stay_out_of_debug_output_and_errors() {
         let gh = FakeGitHub::start().await;
-        let tokens = InstallationTokens::new(client(&gh), app());
+        let tokens = InstallationTokens::new(fake_github_client(&gh), github_app());
         let token = tokens.token(4).await.unwrap();
         let debug = format!("{tokens:?} {token:?} {:?}", tokens.auth(4).await.unwrap());
         assert!(!debug.contains(token.expose()), "{debug}");

@@ -356,7 +356,8 @@ impl Body {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::github::installations::test_support::{client, client_with, token};
+    use crate::github::installations::test_support::token;
+    use crate::testing::{fake_github_client, github_client};
     use gma_testkit::github::{AuthKind, FakeGitHub, Fault, Logs, Route, logs_zip};
 
     async fn collect(download: LogsDownload) -> io::Result<Vec<u8>> {
@@ -393,7 +394,7 @@ mod tests {
         let gh = FakeGitHub::start().await;
         let zip = sample_zip();
         gh.add_workflow_run("Octo", "Widgets", 77, 2, Logs::zip(zip.clone()));
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
         let download = client
             .run_logs("Octo", "Widgets", 77, 2, &auth)
@@ -423,7 +424,7 @@ mod tests {
         gh.add_workflow_run("o", "r", 2, 1, Logs::Status(404));
         gh.add_workflow_run("o", "r", 3, 1, Logs::InProgress);
         gh.add_workflow_run("o", "r", 4, 1, Logs::Status(500));
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
         for (run, status) in [(1, 410), (2, 404), (3, 404), (5, 404), (4, 500)] {
             let error = client.run_logs("o", "r", run, 1, &auth).await.unwrap_err();
@@ -440,7 +441,7 @@ mod tests {
         let zip = vec![7u8; 3 << 20];
         gh.add_workflow_run("o", "r", 9, 1, Logs::zip(zip.clone()));
         gh.inject(Route::ArchiveDownload, Fault::TruncatedBody { times: 1 });
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
         let download = client.run_logs("o", "r", 9, 1, &auth).await.unwrap();
         assert_eq!(download.content_length, Some(zip.len() as u64));
@@ -464,7 +465,7 @@ mod tests {
         gh.add_workflow_run("o", "r", 11, 1, Logs::zip(vec![3u8; 2 << 20]));
         let dir = tempfile::tempdir().unwrap();
         let store = open_blob_store(dir.path().to_str().unwrap()).unwrap();
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
 
         let key = BlobKey::new("leech/o/r/10/1/logs.zip").unwrap();
@@ -503,7 +504,7 @@ mod tests {
                 times: 2,
             },
         );
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
         let download = client.run_logs("o", "r", 5, 1, &auth).await.unwrap();
         assert_eq!(collect(download).await.unwrap(), zip);
@@ -533,7 +534,7 @@ mod tests {
                 times: 1,
             },
         );
-        let mut config = client(&gh).config().clone();
+        let mut config = fake_github_client(&gh).config().clone();
         config.timeout = Duration::from_millis(500);
         let client = GitHubClient::new(config).unwrap();
         let auth = token(&gh, &client).await;
@@ -546,7 +547,7 @@ mod tests {
     async fn a_200_mib_archive_streams_through() {
         let gh = FakeGitHub::start().await;
         gh.add_workflow_run("o", "r", 8, 1, Logs::Generated { bytes: 200 << 20 });
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
         let download = client.run_logs("o", "r", 8, 1, &auth).await.unwrap();
         let expected = download.content_length.unwrap();
@@ -566,7 +567,7 @@ mod tests {
     #[tokio::test]
     async fn names_that_could_escape_are_refused_before_any_request() {
         let gh = FakeGitHub::start().await;
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = Auth::Token(crate::github::Secret::new(FakeGitHub::PAT));
         for (owner, repo) in [
             ("..", "r"),
@@ -623,7 +624,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_a_non_http_redirect_and_accepts_a_direct_archive() {
-        let client = client_with(&odd_api().await, 1);
+        let client = github_client(&odd_api().await, 1);
         let auth = Auth::None;
         let error = client.run_logs("o", "r", 1, 1, &auth).await.unwrap_err();
         assert!(error.to_string().contains("\"file\""), "{error}");
@@ -634,7 +635,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stalled_body_ends_with_a_timeout_error() {
-        let mut config = client_with(&odd_api().await, 1).config().clone();
+        let mut config = github_client(&odd_api().await, 1).config().clone();
         config.timeout = Duration::from_millis(300);
         let client = GitHubClient::new(config).unwrap();
         let download = client.run_logs("o", "r", 3, 1, &Auth::None).await.unwrap();

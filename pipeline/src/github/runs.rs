@@ -103,7 +103,8 @@ pub fn check_segment(what: &str, value: &str) -> Result<(), GitHubError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::github::installations::test_support::{client, token};
+    use crate::github::installations::test_support::token;
+    use crate::testing::fake_github_client;
     use gma_testkit::github::{FakeGitHub, Logs, Route};
 
     #[test]
@@ -131,7 +132,7 @@ mod tests {
         gh.add_workflow_run("octo", "widgets", 12, 2, Logs::zip(vec![1, 2, 3]));
         let old = Utc::now() - chrono::Duration::days(100);
         gh.set_workflow_run_updated_at("octo", "widgets", 12, 2, old);
-        let client = client(&gh);
+        let client = fake_github_client(&gh);
         let auth = token(&gh, &client).await;
 
         let running = client

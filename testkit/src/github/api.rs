@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -432,14 +431,6 @@ fn summary(d: &Delivery) -> Value {
     })
 }
 
-/// `sha256=` HMAC of `body` under `secret`.
-fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 /// The opaque cursor meaning "deliveries older than `id`".
 fn encode_cursor(id: i64) -> String {
     hex::encode(format!("v1:{id}"))
@@ -529,7 +520,7 @@ fn get_delivery(shared: &Shared, hook: &HookRef, id: i64) -> Response {
             "X-GitHub-Hook-ID": hook.hook_id().to_string(),
             "X-GitHub-Hook-Installation-Target-ID": target_id.unwrap_or(0).to_string(),
             "X-GitHub-Hook-Installation-Target-Type": target_type,
-            "X-Hub-Signature-256": signature(&state.webhook_secret, &body),
+            "X-Hub-Signature-256": crate::sign(&state.webhook_secret, &body),
         },
         "payload": *d.payload,
     });
@@ -566,7 +557,7 @@ async fn redeliver(shared: &Shared, hook: &HookRef, id: i64) -> Response {
                 .header("x-github-delivery", &original.guid)
                 .header("x-github-event", &original.event)
                 .header("x-github-hook-id", hook.hook_id().to_string())
-                .header("x-hub-signature-256", signature(&secret, &body))
+                .header("x-hub-signature-256", crate::sign(&secret, &body))
                 .body(body)
                 .send()
                 .await;

@@ -29,6 +29,7 @@ mod api;
 mod faults;
 mod genzip;
 mod logs;
+mod payloads;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, Route};
 pub use logs::{Logs, logs_zip};
+pub use payloads::workflow_run_completed;
 
 /// The test App's private key (PKCS#1 PEM), `testdata/github-app/test-app-private-key.pem`.
 const PRIVATE_KEY_PEM: &str = include_str!("../../../testdata/github-app/test-app-private-key.pem");

@@ -463,20 +463,10 @@ mod tests {
     #[test]
     fn encodes_rows_for_insert_all() {
         let mut builder = gma_store::schema::EventBatchBuilder::new();
-        let event = gma_store::event::Event {
-            headers: gma_store::event::DeliveryHeaders {
-                delivery_id: "d1".into(),
-                event: "push".into(),
-                signature: "sha256=00".into(),
-                hook_id: Some(9_007_199_254_740_993),
-                target_type: None,
-                target_id: None,
-            },
-            received_micros: 1_767_225_600_123_456,
-            lifted: Default::default(),
-            payload: gma_store::event::Payload::Inline(bytes::Bytes::from_static(b"{}")),
-            payload_size: 2,
-        };
+        let event = gma_store::testing::EventBuilder::new("d1", "{}")
+            .hook_id(9_007_199_254_740_993)
+            .received_micros(1_767_225_600_123_456)
+            .build();
         builder.append(&event, "{}");
         let rows = batch_to_rows(&builder.finish().unwrap()).unwrap();
         assert_eq!(rows[0]["received"], json!("2026-01-01T00:00:00.123456Z"));

@@ -82,7 +82,7 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::testing::event;
+    use gma_store::testing::EventBuilder;
     use gma_store::{EventStore, StoreOptions};
 
     async fn count(ctx: &SessionContext) -> i64 {
@@ -110,10 +110,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(count(&ctx).await, 0);
-        store.append(&event("a", 1, "{}")).await.unwrap();
+        store
+            .append(&EventBuilder::new("a", "{}").received_micros(1).build())
+            .await
+            .unwrap();
         assert_eq!(count(&ctx).await, 1);
         store.compact_now().await.unwrap();
-        store.append(&event("b", 2, "{}")).await.unwrap();
+        store
+            .append(&EventBuilder::new("b", "{}").received_micros(2).build())
+            .await
+            .unwrap();
         assert_eq!(count(&ctx).await, 2);
         store.close().await;
     }

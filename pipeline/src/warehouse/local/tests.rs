@@ -10,9 +10,12 @@ use futures::TryStreamExt;
 
 use super::*;
 use crate::sql::{LATEST_WATERMARK, SOURCE_WINDOW, WATERMARKS};
+use crate::testing::events_batch;
 use crate::warehouse::ParamValue;
 use gma_store::StoreOptions;
-use gma_store::schema::{EventBatchBuilder, UTC};
+use gma_store::event::Lifted;
+use gma_store::schema::UTC;
+use gma_store::testing::EventBuilder;
 
 fn text_cells(result: &QueryResult, column: usize) -> Vec<Option<String>> {
     let mut out = Vec::new();
@@ -483,27 +486,21 @@ async fn the_shard_predicate_splits_rows_exactly_once() {
 }
 
 fn event_batch(ids: &[&str]) -> RecordBatch {
-    let mut builder = EventBatchBuilder::new();
-    for id in ids {
-        let payload =
-            format!(r#"{{"action":"opened","repository":{{"full_name":"o/{id}","id":1}}}}"#);
-        let event = gma_store::event::Event {
-            headers: gma_store::event::DeliveryHeaders {
-                delivery_id: (*id).to_owned(),
-                event: "issues".into(),
-                signature: "sha256=00".into(),
-                hook_id: Some(1),
-                target_type: None,
-                target_id: None,
-            },
-            received_micros: micros("2026-02-01T10:00:00Z"),
-            lifted: gma_store::event::Lifted::default(),
-            payload: gma_store::event::Payload::Inline(bytes::Bytes::from(payload.clone())),
-            payload_size: payload.len() as u64,
-        };
-        builder.append(&event, &payload);
-    }
-    builder.finish().unwrap()
+    let (events, payloads): (Vec<_>, Vec<_>) = ids
+        .iter()
+        .map(|id| {
+            let payload =
+                format!(r#"{{"action":"opened","repository":{{"full_name":"o/{id}","id":1}}}}"#);
+            let event = EventBuilder::new(id, &payload)
+                .event("issues")
+                .hook_id(1)
+                .received_micros(micros("2026-02-01T10:00:00Z"))
+                .lifted(Lifted::default())
+                .build();
+            (event, payload)
+        })
+        .unzip();
+    events_batch(&events, &payloads)
 }
 
 #[tokio::test]
