@@ -96,3 +96,6 @@ pub async fn query_dir(dir: &std::path::Path, sql: &str) -> Vec<serde_json::Map<
     let result = warehouse.query(sql, &Params::new()).await.unwrap();
     result.to_json_rows().unwrap()
 }
+
+/// A run of a command: its arguments and the variables set for it.
+pub type ArgsAndEnv<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
