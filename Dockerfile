@@ -4,11 +4,13 @@
 #   docker run --rm -p 8080:8080 -e GITHUB_WEBHOOK_SECRET=change-me -v gma-data:/data gma serve
 #
 # Build stage: a release build of the gma binary. The whole workspace is copied because cargo
-# needs every member's manifest; .dockerignore keeps out what the build does not read.
+# needs every member's manifest; .dockerignore keeps out what the build does not read. The image
+# runs on Google Cloud, so it names the cloud features it needs (BigQuery as the sink and
+# warehouse, GCS as a blob store) rather than relying on the default ones.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin gma \
+RUN cargo build --release --locked --bin gma --features bigquery,gcs \
  && install -D -m 0755 target/release/gma /out/gma \
  && mkdir -p /out/data
 

@@ -95,15 +95,18 @@ pub struct ServeArgs {
     #[arg(long, env = "GMA_SEAL_AFTER_SECS", default_value_t = 300)]
     pub seal_after_secs: u64,
     /// Where events land: the embedded store of --data-dir (local), or a BigQuery table.
-    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
-    pub sink: Sink,
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Backend::Local)]
+    pub sink: Backend,
     /// The BigQuery table and blob store of --sink bigquery.
     #[command(flatten)]
     pub bigquery: BigQueryArgs,
 }
 
-/// Where events land in BigQuery (`gma serve` and `gma import` with --sink bigquery).
+/// The BigQuery dataset of `--sink bigquery` (`gma serve`, `gma import`) and `--warehouse
+/// bigquery` (`gma retry`, `gma leech`), and the events table in it. The flags exist in every
+/// build, so a build without the cargo feature `bigquery` says why it cannot use them.
 #[derive(Debug, Clone, Args)]
+#[cfg_attr(not(feature = "bigquery"), allow(dead_code))]
 pub struct BigQueryArgs {
     /// BigQuery: the Google Cloud project of the dataset (GMA's PROJECT_ID; BIG_QUERY_PROJECT_ID
     /// is read too).
@@ -131,12 +134,13 @@ pub struct BigQueryArgs {
     pub blob_store: Option<String>,
 }
 
-/// Where `gma serve` and `gma import` land events.
+/// Where gma keeps events and tables: `--sink` of `gma serve` and `gma import` (where events
+/// land), `--warehouse` of `gma retry` and `gma leech` (where their tables are).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Sink {
-    /// The embedded event store of the data directory.
+pub enum Backend {
+    /// The data directory: its embedded event store and tables.
     Local,
-    /// A BigQuery table (streaming inserts; 2xx once BigQuery acknowledged the row).
+    /// A BigQuery dataset (events land by streaming inserts; 2xx once BigQuery acknowledged the row).
     Bigquery,
 }
 
@@ -160,8 +164,8 @@ pub struct ImportArgs {
     pub shard: Option<Shard>,
     /// Where events land: the embedded store of --data-dir (local), or a BigQuery table (the
     /// same flags as `gma serve`).
-    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
-    pub sink: Sink,
+    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Backend::Local)]
+    pub sink: Backend,
     /// The BigQuery table and blob store of --sink bigquery.
     #[command(flatten)]
     pub bigquery: BigQueryArgs,
@@ -332,12 +336,13 @@ pub struct RetryArgs {
     /// How much longer than its expiry a lock is respected, for clocks that disagree (GMA's LOCK_TTL_CLOCK_SKEW).
     #[arg(long, env = "LOCK_TTL_CLOCK_SKEW", value_parser = parse_duration, default_value = "10s")]
     pub lock_ttl_clock_skew: Duration,
-    /// Data directory of the embedded store (the warehouse of --sink local).
+    /// Data directory of the embedded store (the warehouse of --warehouse local).
     #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
     pub data_dir: PathBuf,
-    /// Where the events, checkpoint and failure_events tables are: the data directory (local) or BigQuery.
-    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
-    pub sink: Sink,
+    /// Where the events, checkpoint and failure_events tables are: the data directory (local,
+    /// the default) or BigQuery. GMA_SINK is read when GMA_WAREHOUSE is unset.
+    #[arg(long, visible_alias = "sink", env = "GMA_WAREHOUSE", value_enum)]
+    pub warehouse: Option<Backend>,
     /// BigQuery: the checkpoint table's name (GMA's CHECKPOINT_TABLE_ID).
     #[arg(long, env = "CHECKPOINT_TABLE_ID", default_value = "checkpoint")]
     pub checkpoint_table: String,
@@ -347,7 +352,7 @@ pub struct RetryArgs {
     /// GitHub.
     #[command(flatten)]
     pub github: GitHubArgs,
-    /// The BigQuery dataset of --sink bigquery.
+    /// The BigQuery dataset of --warehouse bigquery.
     #[command(flatten)]
     pub bigquery: BigQueryArgs,
 }
@@ -416,12 +421,13 @@ pub struct LeechArgs {
     /// as gs://LOGS_BUCKET_NAME, else DATA_DIR/logs).
     #[arg(long, env = "GMA_LOGS_STORE")]
     pub logs_store: Option<String>,
-    /// Data directory of the embedded store (the warehouse of --sink local).
+    /// Data directory of the embedded store (the warehouse of --warehouse local).
     #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
     pub data_dir: PathBuf,
-    /// Where the events, leech_status and workflow_logs tables are: the data directory (local) or BigQuery.
-    #[arg(long, env = "GMA_SINK", value_enum, default_value_t = Sink::Local)]
-    pub sink: Sink,
+    /// Where the events, leech_status and workflow_logs tables are: the data directory (local,
+    /// the default) or BigQuery. GMA_SINK is read when GMA_WAREHOUSE is unset.
+    #[arg(long, visible_alias = "sink", env = "GMA_WAREHOUSE", value_enum)]
+    pub warehouse: Option<Backend>,
     /// BigQuery: the status table's name (GMA's ARTIFACTS_TABLE_ID).
     #[arg(long, env = "ARTIFACTS_TABLE_ID", default_value = "leech_status")]
     pub status_table: String,
@@ -435,7 +441,7 @@ pub struct LeechArgs {
     /// GitHub.
     #[command(flatten)]
     pub github: GitHubArgs,
-    /// The BigQuery dataset of --sink bigquery.
+    /// The BigQuery dataset of --warehouse bigquery.
     #[command(flatten)]
     pub bigquery: BigQueryArgs,
 }

@@ -5,15 +5,12 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use gma_import::{
-    ImportError, ImportOptions, ImportSummary, InputFile, discover, import_files,
-    import_files_to_bigquery,
-};
+use gma_import::{ImportError, ImportOptions, ImportSummary, InputFile, discover, import_files};
 use gma_pipeline::flow::Shard;
-use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
 use gma_store::{EventStore, StoreError, StoreOptions};
 
-use crate::cli::{ImportArgs, Sink};
+use crate::backend::{self, EventTarget};
+use crate::cli::ImportArgs;
 
 /// Runs the import and prints its summary.
 pub async fn run(args: ImportArgs) -> Result<()> {
@@ -43,18 +40,23 @@ pub async fn run(args: ImportArgs) -> Result<()> {
         progress_bar: std::io::stderr().is_terminal(),
         ..defaults
     };
-    let (summary, destination) = match args.sink {
-        Sink::Local => (
-            import_locally(&args, files, &options).await?,
+    let target = backend::event_target(
+        args.sink,
+        &args.bigquery,
+        &args.data_dir,
+        StoreOptions::default(),
+    )
+    .await
+    .map_err(explain_open_error)?;
+    let (summary, destination) = match target {
+        EventTarget::Store(store) => (
+            import_locally(store, files, &options).await?,
             Destination::Local(args.data_dir.join("tables").join("events")),
         ),
-        Sink::Bigquery => {
-            let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
-            let sink = BigQueryEventSink::connect(config)
-                .await
-                .context("connecting to BigQuery (--sink bigquery)")?;
+        #[cfg(feature = "bigquery")]
+        EventTarget::BigQuery(sink) => {
             let table = format!("{:?} table {}", sink.warehouse(), sink.table());
-            let summary = import_files_to_bigquery(Arc::new(sink), files, &options)
+            let summary = gma_import::import_files_to_bigquery(sink, files, &options)
                 .await
                 .context(
                     "the import stopped; the rows BigQuery acknowledged are kept, and running it again skips them",
@@ -69,25 +71,25 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     Ok(())
 }
 
-/// The local store of --data-dir: the import holds its LOCK while it runs.
-async fn import_locally(
-    args: &ImportArgs,
-    files: Vec<InputFile>,
-    options: &ImportOptions,
-) -> Result<ImportSummary> {
-    let data_dir = args.data_dir.clone();
-    let opened =
-        tokio::task::spawn_blocking(move || EventStore::open(&data_dir, StoreOptions::default()))
-            .await
-            .context("opening the event store")?;
-    let store = match opened {
-        Ok(store) => Arc::new(store),
-        Err(StoreError::Locked(dir)) => anyhow::bail!(
+/// The error of opening where events land, saying what to do when a running gma holds the data
+/// directory.
+fn explain_open_error(error: anyhow::Error) -> anyhow::Error {
+    match error.downcast_ref::<StoreError>() {
+        Some(StoreError::Locked(dir)) => anyhow::anyhow!(
             "cannot import into {}: a running gma (serve) holds its LOCK. Stop it first, or import into another --data-dir",
             dir.display()
         ),
-        Err(error) => return Err(error).context("opening the data directory"),
-    };
+        Some(_) => error.context("opening the data directory"),
+        None => error,
+    }
+}
+
+/// Imports into the local store of --data-dir, which the import holds (its LOCK) while it runs.
+async fn import_locally(
+    store: Arc<EventStore>,
+    files: Vec<InputFile>,
+    options: &ImportOptions,
+) -> Result<ImportSummary> {
     let result = import_files(Arc::clone(&store), files, options).await;
     // Close the store on the way out either way: it seals and compacts what the log holds.
     store.close().await;
@@ -101,6 +103,7 @@ enum Destination {
     /// The local events table's folder.
     Local(std::path::PathBuf),
     /// A BigQuery table, described.
+    #[cfg(feature = "bigquery")]
     BigQuery(String),
 }
 
@@ -134,6 +137,7 @@ fn print_summary(
             summary.written.bytes as f64 / (1024.0 * 1024.0),
             dir.display()
         )?,
+        #[cfg(feature = "bigquery")]
         Destination::BigQuery(table) => {
             writeln!(
                 out,

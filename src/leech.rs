@@ -1,20 +1,17 @@
 //! `gma leech`: archive completed workflow runs' logs, once or following new runs.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use gma_leech::{LeechJob, LeechOptions, LeechTables};
 use gma_pipeline::blob::open_blob_store;
 use gma_pipeline::flow::{Mode, Shard};
 use gma_pipeline::sql;
-use gma_pipeline::warehouse::Warehouse;
-use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
-use gma_pipeline::warehouse::local::LocalWarehouse;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{LeechArgs, Sink};
-use crate::signals::shutdown_signal;
+use crate::backend;
+use crate::cli::LeechArgs;
+use crate::signals::cancel_on_signal;
 use crate::stores::store_location;
 
 /// Runs and prints the summary.
@@ -24,23 +21,9 @@ pub async fn run(args: LeechArgs) -> Result<()> {
         "gma leech reads logs with the App's installation tokens: set GITHUB_APP_ID and \
          GITHUB_PRIVATE_KEY (or --github-private-key-file)",
     )?;
-    let (warehouse, tables): (Arc<dyn Warehouse>, LeechTables) = match args.sink {
-        Sink::Local => (
-            Arc::new(LocalWarehouse::open(&args.data_dir).await?),
-            LeechTables::default(),
-        ),
-        Sink::Bigquery => {
-            let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
-            let tables = LeechTables {
-                events: config.events_table.trim().to_owned(),
-                status: sql::LEECH_STATUS.renamed(&args.status_table)?,
-                logs: sql::WORKFLOW_LOGS.renamed(&args.logs_table)?,
-            };
-            let warehouse = BigQueryWarehouse::connect(config.warehouse)
-                .context("connecting to BigQuery (--sink bigquery)")?;
-            (Arc::new(warehouse), tables)
-        }
-    };
+    let backend =
+        backend::job_backend(args.warehouse, &args.bigquery, &args.data_dir, false).await?;
+    let tables = tables(&args, backend.events_table)?;
     let location = store_location(
         args.logs_store.as_deref(),
         "LOGS_BUCKET_NAME",
@@ -52,41 +35,54 @@ pub async fn run(args: LeechArgs) -> Result<()> {
         Some(shard) => shard,
         None => Shard::from_env()?,
     };
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    let signals = tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::warn!("Stopping: finishing the downloads in flight, then saving the watermark.");
-        on_signal.cancel();
-    });
+    let (shutdown, signals) =
+        cancel_on_signal("Stopping: finishing the downloads in flight, then saving the watermark.");
     let job = LeechJob {
         github: github.client,
         app,
-        warehouse,
+        warehouse: backend.warehouse,
         tables,
         logs,
-        options: LeechOptions {
-            shard,
-            mode: if args.follow {
-                Mode::Follow { poll: args.poll }
-            } else {
-                Mode::Bounded
-            },
-            since: args.since,
-            until: args.until,
-            repo: args.repo.clone().filter(|r| !r.trim().is_empty()),
-            limit: args.limit,
-            concurrency: args.concurrency,
-            max_attempts: args.max_attempts,
-            retry_backoff: args.retry_backoff,
-            retention: args.log_retention,
-            progress_bar: std::io::stderr().is_terminal(),
-            shutdown,
-        },
+        options: options(&args, shard, shutdown),
     };
     let summary = job.run().await;
     signals.abort();
     let summary = summary?;
     print!("{summary}");
     Ok(())
+}
+
+/// The tables: the data directory's own, or in BigQuery the events table and the names the
+/// flags give.
+fn tables(args: &LeechArgs, bigquery_events: Option<String>) -> Result<LeechTables> {
+    let Some(events) = bigquery_events else {
+        return Ok(LeechTables::default());
+    };
+    Ok(LeechTables {
+        events,
+        status: sql::LEECH_STATUS.renamed(&args.status_table)?,
+        logs: sql::WORKFLOW_LOGS.renamed(&args.logs_table)?,
+    })
+}
+
+/// The job's options from the flags.
+fn options(args: &LeechArgs, shard: Shard, shutdown: CancellationToken) -> LeechOptions {
+    LeechOptions {
+        shard,
+        mode: if args.follow {
+            Mode::Follow { poll: args.poll }
+        } else {
+            Mode::Bounded
+        },
+        since: args.since,
+        until: args.until,
+        repo: args.repo.clone().filter(|r| !r.trim().is_empty()),
+        limit: args.limit,
+        concurrency: args.concurrency,
+        max_attempts: args.max_attempts,
+        retry_backoff: args.retry_backoff,
+        retention: args.log_retention,
+        progress_bar: std::io::stderr().is_terminal(),
+        shutdown,
+    }
 }

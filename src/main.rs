@@ -2,6 +2,7 @@
 //! function per subcommand and turns the result into an exit code. No logic of its own lives
 //! here.
 
+mod backend;
 mod bigquery_args;
 mod cli;
 mod duration_arg;

@@ -1,17 +1,15 @@
 //! `gma serve`: load the secrets, open the sink (the local store or BigQuery), serve until
 //! SIGTERM or SIGINT.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
-use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
-use gma_store::event_sink::EventSink;
-use gma_store::{EventStore, StoreOptions};
+use gma_store::StoreOptions;
 
-use crate::cli::{ServeArgs, Sink};
+use crate::backend;
+use crate::cli::ServeArgs;
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<()> {
@@ -26,7 +24,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         ..IngestConfig::new(Vec::new())
     };
     gma_ingest::validate(&config)?;
-    let sink = open_sink(&args).await?;
+    let store_options = StoreOptions {
+        segment_max_bytes: args.segment_max_bytes,
+        seal_after: Duration::from_secs(args.seal_after_secs.max(1)),
+        ..StoreOptions::default()
+    };
+    let sink =
+        backend::event_sink(args.sink, &args.bigquery, &args.data_dir, store_options).await?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -44,37 +48,6 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     );
     gma_ingest::serve(listener, config, sink, crate::signals::shutdown_signal()).await?;
     Ok(())
-}
-
-/// The local store of --data-dir, or the BigQuery table the flags name.
-async fn open_sink(args: &ServeArgs) -> Result<Arc<dyn EventSink>> {
-    match args.sink {
-        Sink::Local => {
-            let options = StoreOptions {
-                segment_max_bytes: args.segment_max_bytes,
-                seal_after: Duration::from_secs(args.seal_after_secs.max(1)),
-                ..StoreOptions::default()
-            };
-            let data_dir = args.data_dir.clone();
-            let store = tokio::task::spawn_blocking(move || EventStore::open(&data_dir, options))
-                .await
-                .context("opening the event store")??;
-            Ok(Arc::new(store))
-        }
-        Sink::Bigquery => {
-            let config = args.bigquery.sink_config(args.data_dir.join("spool"))?;
-            let sink = BigQueryEventSink::connect(config)
-                .await
-                .context("connecting to BigQuery (--sink bigquery)")?;
-            tracing::info!(
-                warehouse = ?sink.warehouse(),
-                table = %sink.table(),
-                blob_store = args.bigquery.blob_store.as_deref().unwrap_or("(none)"),
-                "Landing events in BigQuery."
-            );
-            Ok(Arc::new(sink))
-        }
-    }
 }
 
 /// Every configured secret, from the single variable, the list and the file, in that order.

@@ -1,12 +1,14 @@
 //! `gma views`: lists the analyst views of `views/` and creates them in BigQuery.
 
-use anyhow::{Context, Result, bail};
+#[cfg(feature = "bigquery")]
+use anyhow::Context;
+use anyhow::{Result, bail};
 use gma_pipeline::sql;
 use gma_pipeline::views::{self, ViewDef, ViewSettings};
+#[cfg(feature = "bigquery")]
 use gma_pipeline::warehouse::Warehouse;
-use gma_pipeline::warehouse::bigquery::BigQueryWarehouse;
 
-use crate::cli::{ViewSettingsArgs, ViewsApplyArgs, ViewsArgs, ViewsCommand};
+use crate::cli::{BigQueryArgs, ViewSettingsArgs, ViewsApplyArgs, ViewsArgs, ViewsCommand};
 
 impl ViewSettingsArgs {
     /// The views' settings, reading events from `events_table`.
@@ -67,16 +69,32 @@ fn selected(only: &[String]) -> Result<Vec<&'static ViewDef>> {
 async fn apply(args: ViewsApplyArgs) -> Result<()> {
     let chosen = selected(&args.only)?;
     let settings = args.views.settings(&args.bigquery.events_table);
-    let config = args.bigquery.warehouse_config()?;
     if args.dry_run {
-        let prefix = config.table_prefix();
-        for view in &chosen {
-            let ddl = settings.create_statement(view)?;
-            println!("{};\n", sql::resolve(&ddl, &prefix).trim_end());
-        }
-        return Ok(());
+        print_ddl(&args.bigquery, &settings, &chosen)
+    } else {
+        apply_in_bigquery(&args.bigquery, &settings, &chosen).await
     }
-    let warehouse = BigQueryWarehouse::connect(config.clone()).context("connecting to BigQuery")?;
+}
+
+/// Prints the statements that create the views in the dataset the flags name.
+fn print_ddl(bigquery: &BigQueryArgs, settings: &ViewSettings, chosen: &[&ViewDef]) -> Result<()> {
+    let prefix = sql::bigquery_prefix(&bigquery.project()?, &bigquery.dataset()?);
+    for view in chosen {
+        let ddl = settings.create_statement(view)?;
+        println!("{};\n", sql::resolve(&ddl, &prefix).trim_end());
+    }
+    Ok(())
+}
+
+/// Creates the dataset and the events table if missing, then the views.
+#[cfg(feature = "bigquery")]
+async fn apply_in_bigquery(
+    bigquery: &BigQueryArgs,
+    settings: &ViewSettings,
+    chosen: &[&ViewDef],
+) -> Result<()> {
+    let config = bigquery.warehouse_config()?;
+    let warehouse = crate::backend::bigquery::warehouse(config.clone(), "gma views apply")?;
     warehouse
         .ensure_dataset()
         .await
@@ -86,7 +104,7 @@ async fn apply(args: ViewsApplyArgs) -> Result<()> {
         .ensure_table(&events)
         .await
         .with_context(|| format!("creating the events table {events}"))?;
-    warehouse.create_views(&settings, &chosen).await.context(
+    warehouse.create_views(settings, chosen).await.context(
         "applying the views (those before the failed one are in place; run it again once fixed)",
     )?;
     println!(
@@ -96,4 +114,16 @@ async fn apply(args: ViewsApplyArgs) -> Result<()> {
         config.dataset
     );
     Ok(())
+}
+
+/// Refuses to apply the views in a build without BigQuery.
+#[cfg(not(feature = "bigquery"))]
+async fn apply_in_bigquery(
+    _bigquery: &BigQueryArgs,
+    _settings: &ViewSettings,
+    _chosen: &[&ViewDef],
+) -> Result<()> {
+    Err(crate::backend::without_bigquery(
+        "print the DDL with --dry-run",
+    ))
 }

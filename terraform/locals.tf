@@ -101,7 +101,6 @@ locals {
   common_env = {
     GMA_LOG_FORMAT        = "json"
     GMA_LOG               = var.log_level
-    GMA_SINK              = "bigquery"
     PROJECT_ID            = var.project_id
     DATASET_ID            = google_bigquery_dataset.gma.dataset_id
     GMA_BIGQUERY_LOCATION = var.dataset_location
@@ -109,12 +108,16 @@ locals {
   }
 
   serve_env = merge(local.common_env, {
+    # Where events land (--sink).
+    GMA_SINK       = "bigquery"
     GMA_BLOB_STORE = "gs://${google_storage_bucket.bucket["payloads"].name}"
     # Cloud Run sends SIGTERM and kills the instance 10 s later: drain within that.
     GMA_SHUTDOWN_TIMEOUT_SECS = "8"
   })
 
   retry_env = merge(local.common_env, {
+    # Where the jobs' tables are (--warehouse; GMA_SINK, its former name, is still read).
+    GMA_WAREHOUSE        = "bigquery"
     CHECKPOINT_TABLE_ID  = local.table_names["checkpoint"]
     GMA_FAILURE_TABLE_ID = local.table_names["failure_events"]
     # In fetch mode retry lands events itself, large payloads included.
@@ -131,6 +134,7 @@ locals {
   })
 
   leech_env = merge(local.common_env, {
+    GMA_WAREHOUSE              = "bigquery"
     ARTIFACTS_TABLE_ID         = local.table_names["leech_status"]
     GMA_WORKFLOW_LOGS_TABLE_ID = local.table_names["workflow_logs"]
     GITHUB_APP_ID              = var.github_app_id

@@ -146,6 +146,13 @@ pub fn name_tables(sql: &str, names: &[(&str, &str)]) -> String {
         })
 }
 
+/// What `${dataset}` resolves to on BigQuery for the dataset `project.dataset`:
+/// `project.dataset.` (see [`resolve`]). A function of the names alone, so DDL can be printed
+/// in a build without the BigQuery client.
+pub fn bigquery_prefix(project: &str, dataset: &str) -> String {
+    format!("{project}.{dataset}.")
+}
+
 /// Resolves the `${dataset}` placeholder of a SQL file: `prefix` is `"project.dataset."` on
 /// BigQuery and empty locally, where tables live in the default schema.
 pub fn resolve(sql: &str, prefix: &str) -> String {

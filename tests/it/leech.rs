@@ -6,7 +6,7 @@ use gma_store::testing::EventBuilder;
 use gma_store::{EventStore, StoreOptions};
 use gma_testkit::github::{FakeGitHub, Logs, logs_zip, workflow_run_completed};
 
-use crate::support::{gma, query_dir};
+use crate::support::{ArgsAndEnv, gma, query_dir};
 
 fn workflow_run(run_id: i64) -> Event {
     let payload = workflow_run_completed("acme/widgets", run_id, 1, chrono::Utc::now(), 5);
@@ -61,4 +61,37 @@ async fn leech_archives_the_runs_of_the_data_directory() {
     assert_eq!(rows[1]["status"], "NOT_FOUND");
     let files = query_dir(&data, "SELECT path FROM workflow_logs").await;
     assert_eq!(files.len(), 2, "{files:?}");
+}
+
+#[test]
+fn warehouse_local_and_gma_warehouse_win_over_gma_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let chooses_local: [ArgsAndEnv; 3] = [
+        (&["--warehouse", "local"], &[("GMA_SINK", "bigquery")]),
+        (&["--sink", "local"], &[("GMA_SINK", "bigquery")]),
+        (&[], &[("GMA_WAREHOUSE", "local"), ("GMA_SINK", "bigquery")]),
+    ];
+    for (args, env) in chooses_local {
+        // No BigQuery project is set: only the data directory's (empty) tables can work, and
+        // without runs to archive GitHub is never asked.
+        let output = std::process::Command::new(gma())
+            .arg("leech")
+            .args(args)
+            .args(["--data-dir", &data])
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("GITHUB_API_URL", "http://127.0.0.1:9")
+            .env("GITHUB_APP_ID", FakeGitHub::APP_ID.to_string())
+            .env("GITHUB_PRIVATE_KEY", FakeGitHub::private_key_pem())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{args:?} {env:?}: {text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("archived 0 run attempts"), "{text}");
+    }
 }

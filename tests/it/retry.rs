@@ -2,6 +2,7 @@
 //! a running `gma serve`; and on Google Cloud's stand-ins (bqemulator, fake-gcs-server) with
 //! GMA's variable names, fetching the events into BigQuery.
 
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use gma_testkit::GmaServer;
 use gma_testkit::emulators::{gcs_bucket, gcs_object_names};
 use gma_testkit::github::{FakeGitHub, HookRef, NewDelivery};
 
-use crate::support::{gma, query_dir};
+use crate::support::{ArgsAndEnv, gma, query_dir};
 
 const SECRET: &str = "retry-secret";
 
@@ -214,5 +215,56 @@ async fn fetch_lands_in_bigquery_with_the_lock_in_gcs_under_gma_s_variable_names
     assert!(
         gcs_object_names(&bucket).await.is_empty(),
         "the lock object is released"
+    );
+}
+
+/// The stderr of `gma retry` with `args` and only the variables `env` (so no BigQuery project),
+/// which must fail.
+fn retry_without_project(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = std::process::Command::new(gma())
+        .arg("retry")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "gma retry {args:?} {env:?} succeeded"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_warehouse_is_named_by_warehouse_its_alias_sink_gma_warehouse_or_gma_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let asks_for_bigquery: [ArgsAndEnv; 5] = [
+        (&["--warehouse", "bigquery"], &[]),
+        (&["--sink", "bigquery"], &[]),
+        (&[], &[("GMA_WAREHOUSE", "bigquery")]),
+        (&[], &[("GMA_SINK", "bigquery")]),
+        (&["--warehouse", "bigquery"], &[("GMA_SINK", "local")]),
+    ];
+    for (args, env) in asks_for_bigquery {
+        let error = retry_without_project(&data, args, env);
+        assert!(
+            error.contains("BigQuery needs the project"),
+            "{args:?} {env:?}: {error}"
+        );
+    }
+    // A warehouse neither flag nor variable knows is refused, as clap refuses a bad value.
+    let error = retry_without_project(
+        &data,
+        &["--warehouse", "bogus"],
+        &[("GMA_SINK", "bigquery")],
+    );
+    assert!(error.contains("invalid value 'bogus'"), "{error}");
+    let error = retry_without_project(&data, &[], &[("GMA_SINK", "bogus")]);
+    assert!(
+        error.contains("GMA_SINK=\"bogus\" names no warehouse"),
+        "{error}"
     );
 }

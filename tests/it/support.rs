@@ -96,3 +96,6 @@ impl TestApp {
         }
     }
 }
+
+/// A run of a command: its arguments and the variables set for it.
+pub type ArgsAndEnv<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);

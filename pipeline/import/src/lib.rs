@@ -28,7 +28,9 @@ pub use chunks::{Chunk, ChunkReader};
 pub use files::{InputFile, discover};
 pub use line::{BadLineReason, ParsedLine, parse_line};
 pub use process::{BadLine, LineCounts, ProcessContext, ProcessedChunk, process_chunk};
-pub use run::{ImportOptions, ImportSummary, import_files, import_files_to_bigquery};
+#[cfg(feature = "bigquery")]
+pub use run::import_files_to_bigquery;
+pub use run::{ImportOptions, ImportSummary, import_files};
 
 use gma_store::StoreError;
 

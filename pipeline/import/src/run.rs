@@ -9,6 +9,7 @@
 //! too, so the async stages only pass chunks along. Channels hold a chunk or two per stage, so
 //! memory is bounded by `workers × chunk_bytes` whatever the input's size.
 
+#[cfg(feature = "bigquery")]
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,13 +19,15 @@ use async_trait::async_trait;
 use super::ImportError;
 use super::chunks::{Chunk, ChunkReader};
 use super::files::InputFile;
-use super::process::{
-    BadLine, LineCounts, ProcessContext, ProcessedChunk, parse_lines, process_chunk,
-};
+#[cfg(feature = "bigquery")]
+use super::process::parse_lines;
+use super::process::{BadLine, LineCounts, ProcessContext, ProcessedChunk, process_chunk};
 use gma_pipeline::flow::{
     BoxError, DoFn, ParDo, Pipeline, PipelineOptions, RunSummary, Sink, Source, Sourced,
 };
+#[cfg(feature = "bigquery")]
 use gma_pipeline::warehouse::bigquery::event_sink::BigQueryEventSink;
+#[cfg(feature = "bigquery")]
 use gma_store::event::Event;
 use gma_store::{BulkStats, BulkWriter, EventStore, RowGroupEncoder};
 
@@ -115,6 +118,7 @@ pub async fn import_files(
 ///
 /// # Errors
 /// As [`import_files`]; a failed insert can be retried by running the import again.
+#[cfg(feature = "bigquery")]
 pub async fn import_files_to_bigquery(
     sink: Arc<BigQueryEventSink>,
     files: Vec<InputFile>,
@@ -347,6 +351,7 @@ fn write_chunks(
 }
 
 /// The events of a chunk with their payload texts, for the BigQuery sink.
+#[cfg(feature = "bigquery")]
 struct ParsedEvents {
     events: Vec<(Event, String)>,
     counts: LineCounts,
@@ -355,12 +360,14 @@ struct ParsedEvents {
 
 /// The transform of a BigQuery import: parse and lift a chunk ([`parse_lines`]) on a blocking
 /// thread, dropping delivery ids that came earlier in the import.
+#[cfg(feature = "bigquery")]
 struct ParseEvents {
     now_micros: i64,
     bad_line_samples: usize,
     seen: Arc<Mutex<HashSet<String>>>,
 }
 
+#[cfg(feature = "bigquery")]
 #[async_trait]
 impl DoFn for ParseEvents {
     type In = Chunk;
@@ -400,11 +407,13 @@ impl DoFn for ParseEvents {
 
 /// The sink of a BigQuery import: each chunk's events through
 /// [`BigQueryEventSink::land_many`]; durable when it returns.
+#[cfg(feature = "bigquery")]
 struct BigQuerySink {
     sink: Arc<BigQueryEventSink>,
     tally: Arc<Mutex<Tally>>,
 }
 
+#[cfg(feature = "bigquery")]
 #[async_trait]
 impl Sink<ParsedEvents> for BigQuerySink {
     async fn write(&mut self, items: Vec<ParsedEvents>) -> Result<(), BoxError> {

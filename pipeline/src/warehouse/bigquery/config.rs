@@ -78,7 +78,7 @@ impl BigQueryConfig {
     /// quoted name allows). Names are fully qualified because the emulator ignores
     /// `defaultDataset`.
     pub fn table_prefix(&self) -> String {
-        format!("{}.{}.", self.project, self.dataset)
+        crate::sql::bigquery_prefix(&self.project, &self.dataset)
     }
 }
 
