@@ -52,7 +52,8 @@ const PUBLIC_KEY_PEM: &str = include_str!("../../../testdata/github-app/test-app
 
 /// Which webhook a delivery belongs to: the App's own hook, a repository hook or an
 /// organization hook. Owner, repository and organization names are case-insensitive, as on
-/// GitHub.
+/// GitHub. Written apart from `gma_pipeline::github::HookRef` on purpose: the fake reads GitHub's
+/// paths on its own, so a mistake in gma's parsing cannot hide in both.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HookRef {
     /// `GET /app/hook/deliveries` (App JWT).
