@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use gma_leech::{LeechJob, LeechOptions, LeechTables};
-use gma_pipeline::blob::open_blob_store;
 use gma_pipeline::flow::{Mode, Shard};
 use gma_pipeline::sql;
 use tokio_util::sync::CancellationToken;
@@ -12,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend;
 use crate::cli::LeechArgs;
 use crate::signals::cancel_on_signal;
-use crate::stores::store_location;
+use crate::stores::open_job_store;
 
 /// Runs and prints the summary.
 pub async fn run(args: LeechArgs) -> Result<()> {
@@ -24,13 +23,13 @@ pub async fn run(args: LeechArgs) -> Result<()> {
     let backend =
         backend::job_backend(args.warehouse, &args.bigquery, &args.data_dir, false).await?;
     let tables = tables(&args, backend.events_table)?;
-    let location = store_location(
+    let logs = open_job_store(
         args.logs_store.as_deref(),
         "LOGS_BUCKET_NAME",
         &args.data_dir.join("logs"),
-    );
-    let logs = open_blob_store(&location)
-        .with_context(|| format!("opening the logs store {location} (--logs-store)"))?;
+        "logs",
+        "--logs-store",
+    )?;
     let shard = match args.shard {
         Some(shard) => shard,
         None => Shard::from_env()?,

@@ -2,8 +2,8 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
-use gma_pipeline::blob::{BlobKey, open_blob_store};
+use anyhow::Result;
+use gma_pipeline::blob::BlobKey;
 use gma_pipeline::lock::LockOptions;
 use gma_pipeline::sql;
 use gma_retry::job::RetryLock;
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend;
 use crate::cli::{RetryArgs, RetryMode};
 use crate::signals::cancel_on_signal;
-use crate::stores::store_location;
+use crate::stores::open_job_store;
 
 /// The lock object's key: GMA's name for it.
 const LOCK_KEY: &str = "retry-lock";
@@ -75,13 +75,13 @@ fn tables(args: &RetryArgs, bigquery_events: Option<String>) -> Result<RetryTabl
 
 /// The lock in --lock-store (GMA's BUCKET_NAME, else the data directory's `locks`).
 fn lock(args: &RetryArgs) -> Result<RetryLock> {
-    let location = store_location(
+    let store = open_job_store(
         args.lock_store.as_deref(),
         "BUCKET_NAME",
         &args.data_dir.join("locks"),
-    );
-    let store = open_blob_store(&location)
-        .with_context(|| format!("opening the lock store {location} (--lock-store)"))?;
+        "lock",
+        "--lock-store",
+    )?;
     Ok(RetryLock {
         store,
         key: BlobKey::new(LOCK_KEY)?,

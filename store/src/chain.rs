@@ -7,13 +7,14 @@
 use std::error::Error;
 
 /// `error` and its sources, `outer: cause: root`. A cause whose text the text so far already
-/// holds is left out: some libraries' errors print their source and also return it.
+/// ends with is left out: some libraries' errors print their source (`context: {source}`) and
+/// also return it. A cause that merely appears somewhere earlier is kept.
 pub fn error_chain(error: &dyn Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !cause_text.is_empty() && !text.contains(&cause_text) {
+        if !cause_text.is_empty() && !text.ends_with(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
