@@ -24,6 +24,7 @@ impl ViewSettingsArgs {
             events_table: events_table.to_owned(),
             incident_labels: list(&self.incident_labels),
             production_environments: list(&self.production_environments),
+            ..ViewSettings::default()
         }
     }
 }
@@ -79,9 +80,23 @@ async fn apply(args: ViewsApplyArgs) -> Result<()> {
 /// Prints the statements that create the views in the dataset the flags name.
 fn print_ddl(bigquery: &BigQueryArgs, settings: &ViewSettings, chosen: &[&ViewDef]) -> Result<()> {
     let prefix = sql::bigquery_prefix(&bigquery.project()?, &bigquery.dataset()?);
+    let print = |ddl: &str| println!("{};\n", sql::resolve(ddl, &prefix).trim_end());
+    let typed: Vec<_> = chosen
+        .iter()
+        .filter_map(|view| view.typed_table())
+        .collect();
+    if !typed.is_empty() {
+        println!(
+            "-- The event views are typed tables, kept up to date by `gma views refresh` (schedule it);\n-- drop a view of the same name made by an earlier version before creating its table.\n"
+        );
+        print(sql::WATERMARKS.ddl);
+        print(sql::REFRESH_REQUESTS.ddl);
+    }
     for view in chosen {
-        let ddl = settings.create_statement(view)?;
-        println!("{};\n", sql::resolve(&ddl, &prefix).trim_end());
+        match view.typed_table() {
+            Some(table) => print(table.ddl),
+            None => print(&settings.create_statement(view)?),
+        }
     }
     Ok(())
 }

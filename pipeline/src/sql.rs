@@ -93,7 +93,14 @@ pub const WORKFLOW_LOGS: TableDef = TableDef {
     ddl: include_str!("../../sql/workflow_logs.sql"),
 };
 
-/// Every table gma owns, in creation order.
+/// The `refresh_requests` table: ranges of `received` that jobs landed old events into, for the
+/// typed tables' refresh to take.
+pub const REFRESH_REQUESTS: TableDef = TableDef {
+    name: "refresh_requests",
+    ddl: include_str!("../../sql/refresh_requests.sql"),
+};
+
+/// Every table gma owns, in creation order (the typed tables are [`TYPED_TABLES`]).
 pub const TABLES: &[TableDef] = &[
     EVENTS,
     WATERMARKS,
@@ -101,7 +108,61 @@ pub const TABLES: &[TableDef] = &[
     FAILURE_EVENTS,
     LEECH_STATUS,
     WORKFLOW_LOGS,
+    REFRESH_REQUESTS,
 ];
+
+macro_rules! typed_tables {
+    ($($name:literal),* $(,)?) => {
+        /// The typed event tables: one per event view of `views/` (the same name), holding its
+        /// columns for every delivery, kept up to date by the refresh (`gma views refresh`). Their
+        /// DDL in `sql/typed/` is generated from the views (`GMA_BLESS=1`) and checked by tests.
+        pub const TYPED_TABLES: &[TableDef] = &[$(TableDef {
+            name: $name,
+            ddl: include_str!(concat!("../../sql/typed/", $name, ".sql")),
+        },)*];
+    };
+}
+
+typed_tables![
+    "check_run_events",
+    "check_suite_events",
+    "create_events",
+    "delete_events",
+    "deployment_events",
+    "deployment_status_events",
+    "issue_comment_events",
+    "issue_events",
+    "pull_request_events",
+    "pull_request_review_comment_events",
+    "pull_request_review_events",
+    "push_events",
+    "release_events",
+    "team_events",
+    "workflow_job_events",
+    "workflow_run_events",
+];
+
+/// The typed table named `name`, if there is one.
+pub fn typed_table(name: &str) -> Option<TableDef> {
+    TYPED_TABLES.iter().find(|t| t.name == name).copied()
+}
+
+/// The events of one type a refresh step takes (`${events_table}`, `@event`, `@after`,
+/// `@until`).
+pub const REFRESH_WINDOW: &str = include_str!("../../sql/refresh_window.sql");
+
+/// The rows a refresh step appends to a typed table (`${projection}`, `${table}`,
+/// `@held_after`).
+pub const REFRESH_ROWS: &str = include_str!("../../sql/refresh_rows.sql");
+
+/// The refresh requests written after `@requested_after`.
+pub const REFRESH_PENDING: &str = include_str!("../../sql/refresh_pending.sql");
+
+/// The newest watermark of every typed table's refresh.
+pub const REFRESH_WATERMARKS: &str = include_str!("../../sql/refresh_watermarks.sql");
+
+/// The oldest and newest `received` of the events (`${events_table}`).
+pub const RECEIVED_RANGE: &str = include_str!("../../sql/received_range.sql");
 
 /// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
 pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
@@ -159,9 +220,46 @@ pub fn resolve(sql: &str, prefix: &str) -> String {
     sql.replace("${dataset}", prefix)
 }
 
+/// `sql` without its comments (`--` to the end of a line, outside quotes and backticks), for
+/// statements composed of several files: BigQuery's emulator reads quotes and `@` in comments
+/// as the start of strings and parameters.
+pub fn strip_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.lines() {
+        let mut quote: Option<char> = None;
+        let mut previous = '\0';
+        let mut end = line.len();
+        for (at, c) in line.char_indices() {
+            match quote {
+                Some(open) if c == open && previous != '\\' => quote = None,
+                Some(_) => {}
+                None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
+                None if c == '-' && previous == '-' => {
+                    end = at - 1;
+                    break;
+                }
+                None => {}
+            }
+            previous = c;
+        }
+        let kept = line[..end].trim_end();
+        if !kept.is_empty() {
+            out.push_str(kept);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_are_stripped_outside_quotes() {
+        let sql = "-- a comment's quote\nSELECT '--not' AS `a--b`, 1 -- trailing\n  -- indented\nFROM t\n";
+        assert_eq!(strip_comments(sql), "SELECT '--not' AS `a--b`, 1\nFROM t\n");
+    }
 
     #[test]
     fn comments_name_no_parameters() {
@@ -182,8 +280,14 @@ mod tests {
             WORKFLOW_LOGS.ddl,
             LEECH_SOURCE,
             CREATE_VIEW,
+            REFRESH_REQUESTS.ddl,
+            REFRESH_WINDOW,
+            REFRESH_ROWS,
+            REFRESH_PENDING,
+            REFRESH_WATERMARKS,
+            RECEIVED_RANGE,
         ];
-        for file in files {
+        for file in files.into_iter().chain(TYPED_TABLES.iter().map(|t| t.ddl)) {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {
                 assert!(!line.contains('@'), "a comment names a parameter: {line}");
             }

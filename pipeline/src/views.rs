@@ -14,6 +14,10 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+mod typed;
+
+pub use typed::{EventViews, typed_views};
+
 /// Where a view sits in the dependency order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Layer {
@@ -172,12 +176,25 @@ pub fn find(name: &str) -> Option<&'static ViewDef> {
 pub fn with_dependencies<'a>(
     views: impl IntoIterator<Item = &'a ViewDef>,
 ) -> Vec<&'static ViewDef> {
-    let mut needed: Vec<&'static str> = views.into_iter().map(|view| view.name).collect();
+    with_dependencies_until(views, |_| false)
+}
+
+/// `views` and every view they read, directly or not, in [`VIEWS`] order, except that a view
+/// `is_table` names is read as a table: neither it nor what it reads is added for its sake.
+pub fn with_dependencies_until<'a>(
+    views: impl IntoIterator<Item = &'a ViewDef>,
+    is_table: impl Fn(&str) -> bool,
+) -> Vec<&'static ViewDef> {
+    let mut needed: Vec<&'static str> = views
+        .into_iter()
+        .map(|view| view.name)
+        .filter(|name| !is_table(name))
+        .collect();
     let mut i = 0;
     while i < needed.len() {
         if let Some(view) = find(needed[i]) {
             for dependency in view.dependencies() {
-                if !needed.contains(&dependency.name) {
+                if !needed.contains(&dependency.name) && !is_table(dependency.name) {
                     needed.push(dependency.name);
                 }
             }
@@ -201,6 +218,9 @@ pub struct ViewSettings {
     /// Deployment environments that count as production, compared without case, besides
     /// those whose deployments GitHub marks `production_environment`.
     pub production_environments: Vec<String>,
+    /// Whether the event views are read from their typed tables (the default) or computed from
+    /// payloads at every query.
+    pub event_views: EventViews,
 }
 
 impl Default for ViewSettings {
@@ -209,6 +229,7 @@ impl Default for ViewSettings {
             events_table: "events".to_owned(),
             incident_labels: vec!["incident".to_owned()],
             production_environments: vec!["production".to_owned(), "prod".to_owned()],
+            event_views: EventViews::Typed,
         }
     }
 }
@@ -292,6 +313,14 @@ pub enum ViewError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A view does not have the shape its layer needs (a bug caught by the views' tests).
+    #[error("the view {view}: {reason}")]
+    Shape {
+        /// The view.
+        view: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -302,3 +331,5 @@ mod local_tests;
 mod metrics_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;

@@ -76,6 +76,12 @@ pub enum ImportError {
     /// A stage of the import pipeline stopped the run (an unreadable file, a failed write).
     #[error(transparent)]
     Pipeline(#[from] gma_pipeline::flow::FlowError),
+    /// The events were imported, but the range of days they cover could not be recorded for
+    /// the typed tables' refresh (`refresh_requests`).
+    #[error(
+        "the events are imported, but recording their days for the typed tables failed; fix the cause and run `gma views refresh` after importing the same files again"
+    )]
+    RequestRefresh(#[source] gma_pipeline::warehouse::WarehouseError),
     /// Chunks of input could not be processed; their lines were not imported.
     #[error(
         "{failed} chunk(s) of input could not be imported (first: {first}); run the import again, lines already imported are skipped"

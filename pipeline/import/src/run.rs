@@ -10,11 +10,14 @@
 //! memory is bounded by `workers × chunk_bytes` whatever the input's size.
 
 #[cfg(feature = "bigquery")]
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gma_pipeline::warehouse::Warehouse;
+use gma_pipeline::warehouse::local::LocalWarehouse;
 
 use super::ImportError;
 use super::chunks::{Chunk, ChunkReader};
@@ -67,6 +70,9 @@ pub struct ImportSummary {
     pub input_bytes: u64,
     /// Lines read, imported, duplicate and bad.
     pub counts: LineCounts,
+    /// From the start of the first to the end of the last UTC day of the events imported; the
+    /// range the typed tables' refresh is asked to take (`refresh_requests`).
+    pub received: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The first bad lines, in file and line order.
     pub bad_lines: Vec<BadLine>,
     /// The Parquet files written.
@@ -103,13 +109,18 @@ pub async fn import_files(
         .write(
             "store",
             StoreSink {
-                writer: Some(BulkWriter::new(store)),
+                writer: Some(BulkWriter::new(Arc::clone(&store))),
                 tally: Arc::clone(&tally),
             },
         )
         .run()
         .await?;
-    summarize(&run, &tally, inputs, started)
+    let summary = summarize(&run, &tally, inputs, started)?;
+    let warehouse = LocalWarehouse::open(store.layout().root())
+        .await
+        .map_err(ImportError::RequestRefresh)?;
+    request_refresh(&warehouse, &summary).await?;
+    Ok(summary)
 }
 
 /// Imports `files` into the BigQuery events table of `sink` and returns what it did: the same
@@ -140,13 +151,44 @@ pub async fn import_files_to_bigquery(
         .write(
             "bigquery",
             BigQuerySink {
-                sink,
+                sink: Arc::clone(&sink),
                 tally: Arc::clone(&tally),
             },
         )
         .run()
         .await?;
-    summarize(&run, &tally, inputs, started)
+    let summary = summarize(&run, &tally, inputs, started)?;
+    request_refresh(sink.warehouse(), &summary).await?;
+    Ok(summary)
+}
+
+/// Asks the typed tables' refresh to take the days an import landed events into: they carry
+/// old `received` times, which the refresh's window of recent arrivals would miss.
+async fn request_refresh(
+    warehouse: &dyn Warehouse,
+    summary: &ImportSummary,
+) -> Result<(), ImportError> {
+    let Some((from, until)) = summary.received else {
+        return Ok(());
+    };
+    gma_pipeline::warehouse::request_refresh(
+        warehouse,
+        from,
+        until,
+        summary.counts.imported,
+        "import",
+    )
+    .await
+    .map_err(ImportError::RequestRefresh)
+}
+
+/// From the start of `first` to the last microsecond of `last` (`YYYY-MM-DD` days).
+fn day_span(first: &str, last: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+    let from = day(first)?.and_hms_opt(0, 0, 0)?.and_utc();
+    let until =
+        day(last)?.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc() - chrono::TimeDelta::microseconds(1);
+    Some((from, until))
 }
 
 /// What an import starts with: its start time, its input (files and bytes), its workers and an
@@ -199,6 +241,10 @@ fn summarize(
     Ok(ImportSummary {
         files,
         input_bytes,
+        received: tally
+            .days
+            .as_ref()
+            .and_then(|(first, last)| day_span(first, last)),
         counts: tally.counts,
         bad_lines: tally.bad_lines,
         written: tally.written,
@@ -210,6 +256,8 @@ fn summarize(
 #[derive(Debug, Default)]
 struct Tally {
     counts: LineCounts,
+    /// The first and last UTC day (`YYYY-MM-DD`) of the events imported.
+    days: Option<(String, String)>,
     bad_lines: Vec<BadLine>,
     written: BulkStats,
     /// Bad lines to keep for the report.
@@ -217,6 +265,14 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts `day` among the days of the events imported.
+    fn saw_day(&mut self, day: &str) {
+        self.days = Some(match self.days.take() {
+            None => (day.to_owned(), day.to_owned()),
+            Some((first, last)) => (first.min(day.to_owned()), last.max(day.to_owned())),
+        });
+    }
+
     /// Keeps only the first bad lines (in file and line order).
     fn trim(&mut self) {
         self.bad_lines.sort_by_key(|bad| (bad.file_index, bad.line));
@@ -337,6 +393,11 @@ fn write_chunks(
 ) -> Result<(), ImportError> {
     for processed in items {
         for group in processed.groups {
+            if group.rows() > 0
+                && let Ok(mut tally) = tally.lock()
+            {
+                tally.saw_day(group.day());
+            }
             writer.write(group)?;
         }
         if let Ok(mut tally) = tally.lock() {
@@ -419,10 +480,18 @@ impl Sink<ParsedEvents> for BigQuerySink {
     async fn write(&mut self, items: Vec<ParsedEvents>) -> Result<(), BoxError> {
         for mut parsed in items {
             let offered = parsed.events.len() as u64;
+            let days: BTreeSet<String> = parsed
+                .events
+                .iter()
+                .map(|(event, _)| gma_store::day_of(event.received_micros))
+                .collect();
             let landed = self.sink.land_many(parsed.events).await?;
             parsed.counts.imported = landed;
             parsed.counts.duplicates += offered - landed;
             if let Ok(mut tally) = self.tally.lock() {
+                if landed > 0 {
+                    days.iter().for_each(|day| tally.saw_day(day));
+                }
                 tally.counts += parsed.counts;
                 tally.written.rows += landed;
                 tally.bad_lines.extend(parsed.bad_lines);

@@ -11,18 +11,18 @@ use crate::warehouse::crosscheck_tests::rows;
 async fn every_view_gives_the_same_rows_on_bigquery_and_datafusion() {
     let (mut events, mut payloads) = fixture_events();
     let (_dir, local) = local_with(&events, &payloads).await;
-    // BigQuery also gets an older copy of a delivery (a redelivery that the local store, which
-    // keeps one row per delivery, refused): unique_events must keep the newer one.
-    let mut older = events[0].clone();
-    older.received_micros -= 1_000_000;
-    events.push(older);
+    // BigQuery also gets a later copy of a delivery (a redelivery that the local store, which
+    // keeps one row per delivery, refused): unique_events must keep the first one.
+    let mut later = events[0].clone();
+    later.received_micros += 1_000_000;
+    events.push(later);
     payloads.push(payloads[0].clone());
     with_dataset(emulator_config("views"), |bigquery| async move {
         bigquery
             .append(&crate::sql::EVENTS, events_batch(&events, &payloads))
             .await
             .unwrap();
-        let settings = ViewSettings::default();
+        let settings = ViewSettings::default().reading_payloads();
         bigquery
             .create_views(&settings, &VIEWS.iter().collect::<Vec<_>>())
             .await

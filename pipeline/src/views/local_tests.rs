@@ -11,14 +11,18 @@ use crate::warehouse::{Params, Warehouse};
 use gma_store::event::Event;
 use gma_store::{EventStore, StoreOptions};
 
-/// A data directory holding `events`, and a warehouse over it.
+/// A data directory holding `events`, and a warehouse over it whose event views are computed
+/// from payloads (the reference the typed tables are checked against in gma-refresh).
 pub(crate) async fn local_with(
     events: &[Event],
     payloads: &[String],
 ) -> (tempfile::TempDir, LocalWarehouse) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-    let warehouse = LocalWarehouse::with_event_store(store).await.unwrap();
+    let warehouse = LocalWarehouse::with_event_store(store)
+        .await
+        .unwrap()
+        .with_view_settings(ViewSettings::default().reading_payloads());
     warehouse
         .append(&crate::sql::EVENTS, events_batch(events, payloads))
         .await

@@ -112,6 +112,7 @@ fn rendering_fills_every_placeholder_but_the_dataset() {
         events_table: "webhook_events".into(),
         incident_labels: vec!["Incident".into(), "sev-1".into()],
         production_environments: vec!["live".into()],
+        ..ViewSettings::default()
     };
     for view in VIEWS {
         let sql = settings.render(view).unwrap();

@@ -17,6 +17,9 @@ pub mod bigquery;
 pub mod bigquery_functions;
 pub mod ddl;
 pub mod local;
+pub mod refresh_request;
+
+pub use refresh_request::request_refresh;
 
 pub use crate::sql::TableDef;
 
@@ -163,9 +166,17 @@ pub trait Warehouse: Send + Sync {
     /// twice where the backend can prevent it: BigQuery gets a stable `insertId` per row.
     async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError>;
 
+    /// Creates the typed table `table` unless it exists, first removing a view of the same name
+    /// (an event view created before typed tables). A table holding rows is kept as it is.
+    async fn replace_view_with_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
+        self.ensure_table(table).await
+    }
+
     /// Creates or replaces `views` with `settings`, in the order given (give them in
     /// [`VIEWS`](crate::views::VIEWS) order, as [`with_dependencies`](crate::views::with_dependencies)
-    /// returns them), each in one statement.
+    /// returns them), each in one statement. With [`EventViews::Typed`](crate::views::EventViews)
+    /// an event view is created as its typed table instead
+    /// ([`Warehouse::replace_view_with_table`]), with the refresh's watermarks and requests tables.
     ///
     /// # Errors
     /// [`WarehouseError::CreateView`] naming the first view that failed; the views before it
@@ -175,7 +186,22 @@ pub trait Warehouse: Send + Sync {
         settings: &crate::views::ViewSettings,
         views: &[&crate::views::ViewDef],
     ) -> Result<(), WarehouseError> {
+        let typed = settings.event_views == crate::views::EventViews::Typed;
+        if typed && views.iter().any(|view| view.typed_table().is_some()) {
+            for table in [crate::sql::WATERMARKS, crate::sql::REFRESH_REQUESTS] {
+                self.ensure_table(&table).await?;
+            }
+        }
         for view in views {
+            if let Some(table) = view.typed_table().filter(|_| typed) {
+                self.replace_view_with_table(&table)
+                    .await
+                    .map_err(|source| WarehouseError::CreateView {
+                        view: view.name,
+                        source: Box::new(source),
+                    })?;
+                continue;
+            }
             let ddl = settings.create_statement(view)?;
             self.query(&ddl, &Params::new()).await.map_err(|source| {
                 WarehouseError::CreateView {

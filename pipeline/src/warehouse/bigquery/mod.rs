@@ -664,4 +664,41 @@ impl Warehouse for BigQueryWarehouse {
     async fn append(&self, table: &TableDef, batch: RecordBatch) -> Result<(), WarehouseError> {
         self.insert_rows(table, &batch, InsertIds::RowHash).await
     }
+
+    async fn replace_view_with_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
+        self.ensure_dataset().await?;
+        let config = &self.inner.config;
+        let path = format!(
+            "projects/{}/datasets/{}/tables/{}",
+            config.project, config.dataset, table.name
+        );
+        let what = format!(
+            "reading the table {}.{}.{}",
+            config.project, config.dataset, table.name
+        );
+        let answer = self
+            .inner
+            .rest
+            .call(&what, Method::GET, &path, &[], None)
+            .await?;
+        if answer.status != StatusCode::NOT_FOUND {
+            let existing = answer.into_ok(&what)?;
+            if existing["type"].as_str() != Some("VIEW") {
+                return self.ensure_table(table).await;
+            }
+            let what = format!(
+                "dropping the view {}.{}.{} to create its typed table",
+                config.project, config.dataset, table.name
+            );
+            let answer = self
+                .inner
+                .rest
+                .call(&what, Method::DELETE, &path, &[], None)
+                .await?;
+            if answer.status != StatusCode::NOT_FOUND {
+                answer.into_ok(&what)?;
+            }
+        }
+        self.ensure_table(table).await
+    }
 }

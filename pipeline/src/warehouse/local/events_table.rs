@@ -1,6 +1,7 @@
 //! The `events` table of the embedded store as DataFusion sees it: every scan takes a fresh
 //! snapshot (the Parquet files plus the log's records), so a long-lived session, such as a
-//! follow-mode pipeline's, sees events that landed after it opened.
+//! follow-mode pipeline's, sees events that landed after it opened. Filters on `received` leave
+//! the day folders outside their days unread.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::union::UnionExec;
 
+use super::days::DayRange;
 use super::parquet_table;
 use gma_store::schema::events_schema;
 use gma_store::{Layout, read_snapshot};
@@ -66,7 +68,13 @@ impl TableProvider for EventsTable {
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let tail = MemTable::try_new(Arc::clone(&self.schema), vec![snapshot.tail])?;
         let mut plans = vec![tail.scan(state, projection, filters, limit).await?];
-        let parquet = parquet_table(&snapshot.parquet_files, &self.schema)
+        let days = DayRange::of(filters, "received");
+        let files: Vec<_> = snapshot
+            .parquet_files
+            .into_iter()
+            .filter(|file| file.parent().is_none_or(|dir| days.keeps(dir)))
+            .collect();
+        let parquet = parquet_table(&files, &self.schema)
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         if let Some(parquet) = parquet {
             plans.push(parquet.scan(state, projection, filters, limit).await?);

@@ -19,6 +19,7 @@
 //! (`` `my-project.gma.events` ``) are accepted and read the local table of that name: the local
 //! store has one dataset, and analysts paste queries written for BigQuery into `gma query`.
 
+pub mod days;
 pub mod events;
 pub mod events_table;
 pub mod params;
@@ -51,7 +52,7 @@ use super::{
     BatchStream, Params, QueryResult, ReadyTables, TableDef, Warehouse, WarehouseError,
     bigquery_functions,
 };
-use crate::views::{self, ViewDef, ViewSettings};
+use crate::views::{self, EventViews, ViewDef, ViewSettings};
 use gma_store::layout::{EVENTS_TABLE, Layout};
 use gma_store::{EventStore, StoreError};
 
@@ -72,21 +73,32 @@ impl LocalWarehouse {
     /// # Errors
     /// [`WarehouseError::Ddl`] if a table file of `sql/` cannot be read (a bug caught by tests).
     pub async fn open(dir: &Path) -> Result<Self, WarehouseError> {
-        for table in crate::sql::TABLES {
+        let tables: Vec<TableDef> = crate::sql::TABLES
+            .iter()
+            .chain(crate::sql::TYPED_TABLES)
+            .copied()
+            .collect();
+        for table in &tables {
             TableLayout::of(table)?;
         }
         Ok(Self {
             layout: Layout::new(dir),
             store: None,
-            tables: Mutex::new(crate::sql::TABLES.to_vec()),
+            tables: Mutex::new(tables),
             ready: ReadyTables::default(),
             views: ViewSettings::default(),
         })
     }
 
     /// The same warehouse with `settings` for the views (incident labels, production
-    /// environments). The events table is always the store's, whatever the settings name.
+    /// environments, whether event views are typed tables). The events table is always the
+    /// store's, whatever the settings name.
     pub fn with_view_settings(mut self, settings: ViewSettings) -> Self {
+        if settings.event_views == EventViews::FromPayloads
+            && let Ok(mut tables) = self.tables.lock()
+        {
+            tables.retain(|table| crate::sql::typed_table(table.name).is_none());
+        }
         self.views = ViewSettings {
             events_table: EVENTS_TABLE.to_owned(),
             ..settings
@@ -129,11 +141,11 @@ impl LocalWarehouse {
     async fn plan(&self, sql: &str, params: &Params) -> Result<DataFrame, WarehouseError> {
         let known = self.known_tables();
         let (statement, mut used) = prepare(sql, params, &known)?;
+        let is_table = |name: &str| known.iter().any(|t| t.name == name);
         let views = match &used {
-            Some(used) => views::with_dependencies(
-                used.iter()
-                    .filter(|name| !known.iter().any(|t| t.name == name.as_str()))
-                    .filter_map(|name| views::find(name)),
+            Some(used) => views::with_dependencies_until(
+                used.iter().filter_map(|name| views::find(name)),
+                is_table,
             ),
             None => Vec::new(),
         };
@@ -180,8 +192,14 @@ impl LocalWarehouse {
             ctx.register_table(EVENTS_TABLE, Arc::new(events))?;
             return Ok(());
         }
-        let schema = TableLayout::of(table)?.arrow_schema();
+        let layout = TableLayout::of(table)?;
+        let schema = layout.arrow_schema();
         let dir = self.layout.table_dir(table.name);
+        if let Some(column) = &layout.partition_by_day {
+            let days = days::DayPartitionedTable::new(dir, schema, column.clone());
+            ctx.register_table(table.name, Arc::new(days))?;
+            return Ok(());
+        }
         let files = tokio::task::spawn_blocking(move || tables::list_files(&dir))
             .await
             .map_err(|e| StoreError::Unavailable {

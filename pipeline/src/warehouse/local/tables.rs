@@ -70,7 +70,10 @@ fn widens(from: &DataType, to: &DataType) -> bool {
         (from, to),
         (Null, _)
             | (Utf8View | LargeUtf8, Utf8)
-            | (Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32, Int64)
+            | (
+                Int8 | Int16 | Int32 | UInt8 | UInt16 | UInt32 | UInt64,
+                Int64
+            )
             | (Float16 | Float32, Float64)
             | (Timestamp(_, _), Timestamp(_, _))
     )

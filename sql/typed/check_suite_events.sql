@@ -1,0 +1,34 @@
+-- check_suite_events as a table: the columns of views/check_suite_events.sql for every delivery, kept up to date
+-- by the refresh (gma views refresh). Generated from the view by
+-- GMA_BLESS=1 cargo test -p gma-pipeline --lib views::typed_tests, so do not edit it by hand.
+CREATE TABLE IF NOT EXISTS `${dataset}check_suite_events` (
+  received TIMESTAMP NOT NULL,
+  delivery_id STRING NOT NULL,
+  event STRING,
+  action STRING,
+  enterprise STRING,
+  enterprise_id INT64,
+  organization STRING,
+  organization_id INT64,
+  repository_full_name STRING,
+  repository STRING,
+  repository_id INT64,
+  repository_visibility STRING,
+  sender STRING,
+  sender_id INT64,
+  installation_id INT64,
+  id INT64,
+  status STRING,
+  conclusion STRING,
+  head_branch STRING,
+  head_sha STRING,
+  before_sha STRING,
+  after_sha STRING,
+  app STRING,
+  app_id INT64,
+  latest_check_runs_count INT64,
+  created_at TIMESTAMP,
+  updated_at TIMESTAMP
+)
+PARTITION BY DATE(received)
+CLUSTER BY organization, repository_full_name;

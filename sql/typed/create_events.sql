@@ -1,0 +1,27 @@
+-- create_events as a table: the columns of views/create_events.sql for every delivery, kept up to date
+-- by the refresh (gma views refresh). Generated from the view by
+-- GMA_BLESS=1 cargo test -p gma-pipeline --lib views::typed_tests, so do not edit it by hand.
+CREATE TABLE IF NOT EXISTS `${dataset}create_events` (
+  received TIMESTAMP NOT NULL,
+  delivery_id STRING NOT NULL,
+  event STRING,
+  action STRING,
+  enterprise STRING,
+  enterprise_id INT64,
+  organization STRING,
+  organization_id INT64,
+  repository_full_name STRING,
+  repository STRING,
+  repository_id INT64,
+  repository_visibility STRING,
+  sender STRING,
+  sender_id INT64,
+  installation_id INT64,
+  ref STRING,
+  ref_type STRING,
+  master_branch STRING,
+  description STRING,
+  pusher_type STRING
+)
+PARTITION BY DATE(received)
+CLUSTER BY organization, repository_full_name;
