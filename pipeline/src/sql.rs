@@ -161,8 +161,9 @@ pub const REFRESH_PENDING: &str = include_str!("../../sql/refresh_pending.sql");
 /// The newest watermark of every typed table's refresh.
 pub const REFRESH_WATERMARKS: &str = include_str!("../../sql/refresh_watermarks.sql");
 
-/// The oldest and newest `received` of the events (`${events_table}`).
-pub const RECEIVED_RANGE: &str = include_str!("../../sql/received_range.sql");
+/// The events of each type received on each day of a window (`${events_table}`, `@after`,
+/// `@until`).
+pub const REFRESH_DAYS: &str = include_str!("../../sql/refresh_days.sql");
 
 /// The newest watermark of a pipeline's shard (`@pipeline`, `@shard`).
 pub const LATEST_WATERMARK: &str = include_str!("../../sql/latest_watermark.sql");
@@ -285,7 +286,7 @@ mod tests {
             REFRESH_ROWS,
             REFRESH_PENDING,
             REFRESH_WATERMARKS,
-            RECEIVED_RANGE,
+            REFRESH_DAYS,
         ];
         for file in files.into_iter().chain(TYPED_TABLES.iter().map(|t| t.ddl)) {
             for line in file.lines().filter(|l| l.trim_start().starts_with("--")) {

@@ -31,6 +31,59 @@ pub fn fixture_events() -> (Vec<Event>, Vec<String>) {
     events_of(&gma_testkit::fixtures())
 }
 
+/// The deliveries of the metrics scenario (`testdata/views/metrics/events.ndjson`: pull
+/// requests, deployments, incidents and workflow runs of one week), in the file's order, with
+/// their payloads byte for byte.
+///
+/// # Panics
+/// When the file is missing or a line is not a delivery.
+pub fn metrics_scenario_events() -> (Vec<Event>, Vec<String>) {
+    /// One line of the file.
+    #[derive(serde::Deserialize)]
+    struct Delivery<'a> {
+        delivery_id: String,
+        event: String,
+        received_at: String,
+        signature: String,
+        hook_id: Option<i64>,
+        target_type: Option<String>,
+        target_id: Option<i64>,
+        #[serde(borrow)]
+        payload: &'a serde_json::value::RawValue,
+    }
+    let path = gma_testkit::repo_root().join("testdata/views/metrics/events.ndjson");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let at = || format!("{}:{}", path.display(), i + 1);
+            let delivery: Delivery =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", at()));
+            let received_micros = chrono::DateTime::parse_from_rfc3339(&delivery.received_at)
+                .unwrap_or_else(|e| panic!("{}: received_at: {e}", at()))
+                .timestamp_micros();
+            let payload = delivery.payload.get().to_owned();
+            let headers = gma_store::event::DeliveryHeaders {
+                delivery_id: delivery.delivery_id,
+                event: delivery.event,
+                signature: delivery.signature,
+                hook_id: delivery.hook_id,
+                target_type: delivery.target_type,
+                target_id: delivery.target_id,
+            };
+            let event = Event::inline(
+                headers,
+                received_micros,
+                bytes::Bytes::from(payload.clone()),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", at()));
+            (event, payload)
+        })
+        .unzip()
+}
+
 /// Events from `fixtures`, received at distinct microseconds a day and a bit apart, with their
 /// payloads as text; every other one carries hook target headers.
 ///

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use gma_pipeline::error::error_chain;
 use gma_pipeline::flow::rows::{RowError, from_batch};
 use gma_pipeline::flow::{
@@ -18,7 +18,7 @@ use gma_pipeline::warehouse::{ParamValue, Params, Warehouse, WarehouseError};
 use serde::{Deserialize, Serialize};
 
 use crate::options::{REDELIVERY_HORIZON, RefreshOptions};
-use crate::plan::{self, Marks, Request};
+use crate::plan::{self, Marks, Request, Window};
 use crate::step::{RefreshTable, Refreshed, TableChunks};
 use crate::summary::RefreshSummary;
 
@@ -73,8 +73,19 @@ struct MarkRow {
 struct State {
     marks: HashMap<String, DateTime<Utc>>,
     requests: Vec<Request>,
-    oldest: Option<DateTime<Utc>>,
 }
+
+/// Events of one type received on one day (`sql/refresh_days.sql`).
+#[derive(Debug, Deserialize)]
+struct DayCount {
+    event: Option<String>,
+    day: Option<NaiveDate>,
+    events: i64,
+}
+
+/// At most this many events of a table's type in one chunk (unless a single day holds more):
+/// the dedupe and projection of a chunk run over its events at once.
+const CHUNK_EVENTS: u64 = 20_000;
 
 /// Brings the typed tables `options` names (all, in its shard) up to date with the events in
 /// `warehouse`, with the views' `settings` (the events table's name among them).
@@ -96,19 +107,33 @@ pub async fn refresh(
         warehouse.ensure_table(table).await?;
     }
     let now = Utc::now();
-    let state = read_state(warehouse.as_ref(), settings, &tables).await?;
+    let state = read_state(warehouse.as_ref(), &tables).await?;
     let mut work = Vec::new();
     let mut built = Vec::new();
+    let mut days = HashMap::new();
     for (view, table) in &tables {
         let marks = marks_of(&state.marks, table.name);
-        if marks.received.is_none() && state.oldest.is_some() {
+        if marks.received.is_none() {
             built.push(table.name);
         }
-        let windows = plan::windows(&marks, &state.requests, state.oldest, now, options.lateness);
+        let event = view.event_type().unwrap_or_default();
+        let mut chunks = Vec::new();
+        for window in plan::windows(&marks, &state.requests, now, options.lateness) {
+            if !days.contains_key(&window) {
+                let counts = day_counts(warehouse.as_ref(), settings, window).await?;
+                days.insert(window, counts);
+            }
+            let of_type: Vec<(NaiveDate, u64)> = days[&window]
+                .iter()
+                .filter(|(e, _, _)| e == event)
+                .map(|(_, day, n)| (*day, *n))
+                .collect();
+            chunks.extend(plan::chunks(window, &of_type, CHUNK_EVENTS));
+        }
         work.push(TableChunks {
             view,
             table: *table,
-            chunks: windows.into_iter().flat_map(plan::day_chunks).collect(),
+            chunks,
         });
     }
     let planned = work.iter().map(|w| w.chunks.len() as u64).sum();
@@ -174,7 +199,6 @@ fn marks_of(marks: &HashMap<String, DateTime<Utc>>, table: &str) -> Marks {
 
 async fn read_state(
     warehouse: &dyn Warehouse,
-    settings: &ViewSettings,
     tables: &[(&'static ViewDef, TableDef)],
 ) -> Result<State, RefreshError> {
     let mut marks = HashMap::new();
@@ -208,38 +232,32 @@ async fn read_state(
     {
         requests.extend(from_batch::<Request>(&batch)?);
     }
-    let oldest = if all_marks.iter().any(|m| m.received.is_none()) {
-        oldest_event(warehouse, settings).await?
-    } else {
-        None
-    };
-    Ok(State {
-        marks,
-        requests,
-        oldest,
-    })
+    Ok(State { marks, requests })
 }
 
-/// The `received` of the oldest event stored, where a first build starts.
-async fn oldest_event(
+/// The events of each type received on each day of `window`.
+async fn day_counts(
     warehouse: &dyn Warehouse,
     settings: &ViewSettings,
-) -> Result<Option<DateTime<Utc>>, RefreshError> {
-    #[derive(Deserialize)]
-    struct Range {
-        oldest: Option<DateTime<Utc>>,
-    }
+    window: Window,
+) -> Result<Vec<(String, NaiveDate, u64)>, RefreshError> {
     let sql = sql::name_tables(
-        sql::RECEIVED_RANGE,
+        sql::REFRESH_DAYS,
         &[("events_table", settings.events_table.trim())],
     );
-    let mut oldest = None;
-    for batch in warehouse.query(&sql, &Params::new()).await?.batches {
-        for row in from_batch::<Range>(&batch)? {
-            oldest = oldest.or(row.oldest);
+    let params = Params::new()
+        .with("after", ParamValue::Timestamp(window.after))
+        .with("until", ParamValue::Timestamp(window.until));
+    let mut counts = Vec::new();
+    for batch in warehouse.query(&sql, &params).await?.batches {
+        for row in from_batch::<DayCount>(&batch)? {
+            let (Some(event), Some(day)) = (row.event, row.day) else {
+                continue;
+            };
+            counts.push((event, day, u64::try_from(row.events).unwrap_or(0)));
         }
     }
-    Ok(oldest)
+    Ok(counts)
 }
 
 /// What running the chunks gave.

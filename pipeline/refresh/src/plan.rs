@@ -1,9 +1,10 @@
-//! What a refresh takes: per typed table, windows of `received` (after, until], cut into day
-//! chunks. Pure functions of the watermarks, the requests and the clock.
+//! What a refresh takes: per typed table, windows of `received` (after, until], cut into chunks
+//! of whole days holding a bounded number of its events. Pure functions of the watermarks, the
+//! requests, the events per day and the clock.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, TimeDelta, Utc};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 
 /// The pipeline name under which a typed table's refresh keeps its watermark on `received`.
@@ -38,7 +39,7 @@ pub struct Request {
 }
 
 /// A window of `received`: after `after`, up to and including `until`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Window {
     /// Exclusive start.
     pub after: DateTime<Utc>,
@@ -48,26 +49,21 @@ pub struct Window {
 
 const TICK: TimeDelta = TimeDelta::microseconds(1);
 
-/// The windows one table takes, merged and in order: on its first refresh everything stored
-/// (`oldest` is the oldest event's `received`, `None` when there is none), else the arrivals
-/// since its watermark less `lateness`, and every request newer than the one it took last.
+/// The windows one table takes, merged and in order: on its first refresh everything stored,
+/// else the arrivals since its watermark less `lateness`, and every request newer than the one
+/// it took last.
 pub fn windows(
     marks: &Marks,
     requests: &[Request],
-    oldest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     lateness: Duration,
 ) -> Vec<Window> {
     let mut windows = Vec::new();
     match marks.received {
-        None => {
-            if let Some(oldest) = oldest {
-                windows.push(Window {
-                    after: oldest - TICK,
-                    until: now,
-                });
-            }
-        }
+        None => windows.push(Window {
+            after: DateTime::UNIX_EPOCH,
+            until: now,
+        }),
         Some(mark) => {
             let lateness = TimeDelta::from_std(lateness).unwrap_or(TimeDelta::MAX);
             windows.push(Window {
@@ -102,21 +98,43 @@ fn merge(mut windows: Vec<Window>) -> Vec<Window> {
     merged
 }
 
-/// `window` cut at UTC midnights: each piece holds the events of at most one day.
-pub fn day_chunks(window: Window) -> Vec<Window> {
-    let mut chunks = Vec::new();
-    let mut after = window.after;
-    while after < window.until {
-        let next_midnight = after
-            .date_naive()
-            .checked_add_days(Days::new(1))
-            .and_then(|day| day.and_hms_opt(0, 0, 0))
-            .map(|midnight| midnight.and_utc());
-        let until = next_midnight.map_or(window.until, |m| m.min(window.until));
-        chunks.push(Window { after, until });
-        after = until;
+/// The window of `received` that day `day` covers: after the microsecond before its midnight,
+/// until the microsecond before the next, as `DATE(received)` counts it.
+fn day_window(day: NaiveDate) -> Option<Window> {
+    let midnight = |day: NaiveDate| day.and_hms_opt(0, 0, 0).map(|m| m.and_utc() - TICK);
+    Some(Window {
+        after: midnight(day)?,
+        until: midnight(day.checked_add_days(Days::new(1))?)?,
+    })
+}
+
+/// `window` cut into chunks of whole days: only the days `days` says hold events (with how
+/// many, in any order), consecutive ones packed together while they hold at most `max_events`
+/// (a larger day is a chunk alone), each chunk clipped to the window. Oldest first.
+pub fn chunks(window: Window, days: &[(NaiveDate, u64)], max_events: u64) -> Vec<Window> {
+    let mut days: Vec<(NaiveDate, u64)> = days.iter().copied().filter(|(_, n)| *n > 0).collect();
+    days.sort_unstable();
+    let mut chunks: Vec<(Window, u64)> = Vec::new();
+    for (day, events) in days {
+        let Some(covered) = day_window(day) else {
+            continue;
+        };
+        let piece = Window {
+            after: covered.after.max(window.after),
+            until: covered.until.min(window.until),
+        };
+        if piece.after >= piece.until {
+            continue;
+        }
+        match chunks.last_mut() {
+            Some((last, held)) if last.until == covered.after && *held + events <= max_events => {
+                last.until = piece.until;
+                *held += events;
+            }
+            _ => chunks.push((piece, events)),
+        }
     }
-    chunks
+    chunks.into_iter().map(|(chunk, _)| chunk).collect()
 }
 
 #[cfg(test)]
@@ -132,16 +150,14 @@ mod tests {
     #[test]
     fn a_first_refresh_takes_everything_stored() {
         let now = at("2026-12-05T12:00:00Z");
-        let oldest = at("2026-12-01T08:00:00Z");
-        let windows = windows(&Marks::default(), &[], Some(oldest), now, HOUR);
+        let windows = windows(&Marks::default(), &[], now, HOUR);
         assert_eq!(
             windows,
             [Window {
-                after: oldest - TICK,
+                after: DateTime::UNIX_EPOCH,
                 until: now
             }]
         );
-        assert!(super::windows(&Marks::default(), &[], None, now, HOUR).is_empty());
     }
 
     #[test]
@@ -161,7 +177,7 @@ mod tests {
             received_from: at("2026-03-01T10:00:00Z"),
             received_until: at("2026-03-01T11:00:00Z"),
         };
-        let windows = windows(&marks, &[old, new], None, now, HOUR);
+        let windows = windows(&marks, &[old, new], now, HOUR);
         assert_eq!(
             windows,
             [
@@ -189,7 +205,7 @@ mod tests {
             received_from: at("2026-12-05T08:00:00Z"),
             received_until: at("2026-12-05T10:30:00Z"),
         };
-        let windows = windows(&marks, &[inside], None, now, HOUR);
+        let windows = windows(&marks, &[inside], now, HOUR);
         assert_eq!(
             windows,
             [Window {
@@ -199,29 +215,63 @@ mod tests {
         );
     }
 
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
     #[test]
-    fn chunks_end_at_midnight() {
+    fn chunks_pack_the_days_holding_events() {
         let window = Window {
-            after: at("2026-12-03T22:00:00Z"),
-            until: at("2026-12-05T01:00:00Z"),
+            after: at("2026-12-01T22:00:00Z"),
+            until: at("2026-12-09T01:00:00Z"),
         };
-        let chunks = day_chunks(window);
+        let days = [
+            (day("2026-12-03"), 40),
+            (day("2026-12-01"), 10),
+            (day("2026-12-02"), 30),
+            (day("2026-12-04"), 0),
+            (day("2026-12-06"), 500),
+            (day("2026-12-07"), 20),
+            (day("2026-12-09"), 5),
+        ];
+        let before = |text: &str| at(text) - TICK;
         assert_eq!(
-            chunks,
+            chunks(window, &days, 100),
             [
+                // 12-01 (from the window's start) to 12-03: 80 events.
                 Window {
-                    after: at("2026-12-03T22:00:00Z"),
-                    until: at("2026-12-04T00:00:00Z")
+                    after: at("2026-12-01T22:00:00Z"),
+                    until: before("2026-12-04T00:00:00Z")
+                },
+                // 12-06 alone, larger than the limit; 12-07 after it would pass it.
+                Window {
+                    after: before("2026-12-06T00:00:00Z"),
+                    until: before("2026-12-07T00:00:00Z")
                 },
                 Window {
-                    after: at("2026-12-04T00:00:00Z"),
-                    until: at("2026-12-05T00:00:00Z")
+                    after: before("2026-12-07T00:00:00Z"),
+                    until: before("2026-12-08T00:00:00Z")
                 },
+                // 12-09 to the window's end; 12-08 held nothing, so it is not joined.
                 Window {
-                    after: at("2026-12-05T00:00:00Z"),
-                    until: at("2026-12-05T01:00:00Z")
+                    after: before("2026-12-09T00:00:00Z"),
+                    until: at("2026-12-09T01:00:00Z")
                 },
             ]
         );
+        assert!(chunks(window, &[(day("2026-11-30"), 9)], 100).is_empty());
+    }
+
+    #[test]
+    fn an_event_at_midnight_is_in_its_day() {
+        let window = Window {
+            after: DateTime::UNIX_EPOCH,
+            until: at("2026-12-09T00:00:00Z"),
+        };
+        let chunk = chunks(window, &[(day("2026-12-03"), 1)], 100);
+        let midnight = at("2026-12-03T00:00:00Z");
+        assert!(chunk[0].after < midnight && midnight <= chunk[0].until);
+        let next = at("2026-12-04T00:00:00Z");
+        assert!(next > chunk[0].until);
     }
 }

@@ -119,50 +119,9 @@ fn testdata() -> PathBuf {
     gma_testkit::repo_root().join("testdata/views/metrics")
 }
 
-/// One line of `events.ndjson`: a delivery's headers, when it was received and its payload,
-/// kept byte for byte.
-#[derive(Deserialize)]
-struct Delivery<'a> {
-    delivery_id: String,
-    event: String,
-    received_at: String,
-    signature: String,
-    hook_id: Option<i64>,
-    target_type: Option<String>,
-    target_id: Option<i64>,
-    #[serde(borrow)]
-    payload: &'a RawValue,
-}
-
 /// The scenario's events, in the file's order, with their payloads.
 fn scenario_events() -> (Vec<Event>, Vec<String>) {
-    let path = testdata().join("events.ndjson");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            let at = || format!("{}:{}", path.display(), i + 1);
-            let delivery: Delivery =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{}: {e}", at()));
-            let received_micros = DateTime::parse_from_rfc3339(&delivery.received_at)
-                .unwrap_or_else(|e| panic!("{}: received_at: {e}", at()))
-                .timestamp_micros();
-            let payload = delivery.payload.get().to_owned();
-            let headers = DeliveryHeaders {
-                delivery_id: delivery.delivery_id,
-                event: delivery.event,
-                signature: delivery.signature,
-                hook_id: delivery.hook_id,
-                target_type: delivery.target_type,
-                target_id: delivery.target_id,
-            };
-            let event = Event::inline(headers, received_micros, Bytes::from(payload.clone()))
-                .unwrap_or_else(|e| panic!("{}: {e}", at()));
-            (event, payload)
-        })
-        .unzip()
+    crate::testing::metrics_scenario_events()
 }
 
 /// A local warehouse over the scenario's events with `settings`, in a fresh data directory.
