@@ -198,6 +198,9 @@ pub const LEECH_SOURCE: &str = include_str!("../../sql/leech_source.sql");
 /// Creates or replaces a view of `views/` (`${view}`, its name; `${query}`, its SELECT).
 pub const CREATE_VIEW: &str = include_str!("../../sql/create_view.sql");
 
+/// Drops the view `${view}` (where its typed table now belongs).
+pub const DROP_VIEW: &str = include_str!("../../sql/drop_view.sql");
+
 /// Puts configured table names into a SQL file's table placeholders: `("events_table",
 /// "webhook_events")` replaces `${events_table}`. (`${dataset}` is the warehouse's to resolve.)
 pub fn name_tables(sql: &str, names: &[(&str, &str)]) -> String {
@@ -281,6 +284,7 @@ mod tests {
             WORKFLOW_LOGS.ddl,
             LEECH_SOURCE,
             CREATE_VIEW,
+            DROP_VIEW,
             REFRESH_REQUESTS.ddl,
             REFRESH_WINDOW,
             REFRESH_ROWS,
