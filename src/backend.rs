@@ -20,7 +20,7 @@ use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_store::event_sink::EventSink;
 use gma_store::{EventStore, StoreOptions};
 
-use crate::cli::{Backend, BigQueryArgs};
+use crate::cli::{Backend, BigQueryArgs, MemoryArgs};
 
 /// The variable `gma retry` and `gma leech` read their warehouse from before `--warehouse` had
 /// its name (it is `--sink`'s); still read when GMA_WAREHOUSE is unset.
@@ -122,12 +122,13 @@ pub async fn event_sink(
 
 /// The warehouse `--warehouse` names (`flag`, else GMA_SINK, else local), with a lander when
 /// the job `lands_events` (the data directory's store, opened for the job alone, or BigQuery's
-/// events table).
+/// events table). The data directory's queries get `memory`'s limit.
 pub async fn job_backend(
     flag: Option<Backend>,
     bigquery: &BigQueryArgs,
     data_dir: &Path,
     lands_events: bool,
+    memory: MemoryArgs,
 ) -> Result<JobBackend> {
     match warehouse_choice(flag)? {
         Backend::Local if lands_events => {
@@ -136,14 +137,14 @@ pub async fn job_backend(
                 .context(LANDING_NEEDS_THE_STORE)?;
             let warehouse = LocalWarehouse::with_event_store(Arc::clone(&store)).await?;
             Ok(JobBackend {
-                warehouse: Arc::new(warehouse),
+                warehouse: Arc::new(limited(warehouse, memory)?),
                 lander: Some(Arc::clone(&store) as Arc<dyn EventSink>),
                 store: Some(store),
                 events_table: None,
             })
         }
         Backend::Local => Ok(JobBackend {
-            warehouse: Arc::new(LocalWarehouse::open(data_dir).await?),
+            warehouse: Arc::new(limited(LocalWarehouse::open(data_dir).await?, memory)?),
             lander: None,
             store: None,
             events_table: None,
@@ -156,6 +157,16 @@ pub async fn job_backend(
             Err(without_bigquery("use --warehouse local"))
         }
     }
+}
+
+/// `warehouse` with the memory limit of `memory` (`--memory-limit`), when it gives one.
+pub fn limited(warehouse: LocalWarehouse, memory: MemoryArgs) -> Result<LocalWarehouse> {
+    Ok(match memory.memory_limit {
+        Some(bytes) => warehouse
+            .with_memory_limit(bytes)
+            .context("setting the memory limit")?,
+        None => warehouse,
+    })
 }
 
 /// The error of a build without BigQuery asked for it; `instead` says what works without it.

@@ -11,6 +11,7 @@ use gma_pipeline::flow::Shard;
 use gma_pipeline::github::HookRef;
 
 use crate::duration_arg::parse_duration;
+use crate::size_arg::parse_memory_limit;
 
 /// gma: GitHub events pipeline. Lands GitHub webhook deliveries durably and lets you query them.
 #[derive(Debug, Parser)]
@@ -169,6 +170,8 @@ pub struct ImportArgs {
     /// The BigQuery table and blob store of --sink bigquery.
     #[command(flatten)]
     pub bigquery: BigQueryArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 /// `gma query`.
@@ -184,6 +187,20 @@ pub struct QueryArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub views: ViewSettingsArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
+}
+
+/// How much memory queries over the data directory may use (`gma query`, and `gma import`,
+/// `gma retry` and `gma leech` on the data directory).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct MemoryArgs {
+    /// Memory the process's queries over the data directory may hold together, e.g. 512MiB, 2G,
+    /// 1.5GiB: sorts, aggregates and sort-merge joins spill to DATA_DIR/tmp/spill beyond it; a
+    /// query that cannot spill fails with a message naming this flag. Default: half of the
+    /// machine's memory (or of the container's cgroup limit).
+    #[arg(long, env = "GMA_MEMORY_LIMIT", value_parser = parse_memory_limit, value_name = "SIZE")]
+    pub memory_limit: Option<usize>,
 }
 
 /// The team's definitions the DORA views read (`gma query` and `gma views apply`).
@@ -343,6 +360,8 @@ pub struct RetryArgs {
     /// the default) or BigQuery. GMA_SINK is read when GMA_WAREHOUSE is unset.
     #[arg(long, visible_alias = "sink", env = "GMA_WAREHOUSE", value_enum)]
     pub warehouse: Option<Backend>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// BigQuery: the checkpoint table's name (GMA's CHECKPOINT_TABLE_ID).
     #[arg(long, env = "CHECKPOINT_TABLE_ID", default_value = "checkpoint")]
     pub checkpoint_table: String,
@@ -428,6 +447,8 @@ pub struct LeechArgs {
     /// the default) or BigQuery. GMA_SINK is read when GMA_WAREHOUSE is unset.
     #[arg(long, visible_alias = "sink", env = "GMA_WAREHOUSE", value_enum)]
     pub warehouse: Option<Backend>,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
     /// BigQuery: the status table's name (GMA's ARTIFACTS_TABLE_ID).
     #[arg(long, env = "ARTIFACTS_TABLE_ID", default_value = "leech_status")]
     pub status_table: String,

@@ -38,6 +38,7 @@ pub async fn run(args: ImportArgs) -> Result<()> {
     let options = ImportOptions {
         workers: args.workers.unwrap_or(defaults.workers),
         progress_bar: std::io::stderr().is_terminal(),
+        memory_limit: args.memory.memory_limit,
         ..defaults
     };
     let target = backend::event_target(

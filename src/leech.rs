@@ -20,8 +20,14 @@ pub async fn run(args: LeechArgs) -> Result<()> {
         "gma leech reads logs with the App's installation tokens: set GITHUB_APP_ID and \
          GITHUB_PRIVATE_KEY (or --github-private-key-file)",
     )?;
-    let backend =
-        backend::job_backend(args.warehouse, &args.bigquery, &args.data_dir, false).await?;
+    let backend = backend::job_backend(
+        args.warehouse,
+        &args.bigquery,
+        &args.data_dir,
+        false,
+        args.memory,
+    )
+    .await?;
     let tables = tables(&args, backend.events_table)?;
     let logs = open_job_store(
         args.logs_store.as_deref(),

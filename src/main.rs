@@ -14,6 +14,7 @@ mod query;
 mod retry;
 mod serve;
 mod signals;
+mod size_arg;
 mod stores;
 mod views;
 

@@ -21,6 +21,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         .await
         .with_context(|| format!("opening {}", args.data_dir.display()))?
         .with_view_settings(args.views.settings("events"));
+    let warehouse = crate::backend::limited(warehouse, args.memory)?;
     let result = warehouse
         .query(&args.sql, &Params::new())
         .await

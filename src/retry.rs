@@ -26,8 +26,14 @@ pub async fn run(args: RetryArgs) -> Result<()> {
         RetryMode::Fetch => RecoveryMode::Fetch,
     };
     let lands_events = mode == RecoveryMode::Fetch && !args.dry_run;
-    let backend =
-        backend::job_backend(args.warehouse, &args.bigquery, &args.data_dir, lands_events).await?;
+    let backend = backend::job_backend(
+        args.warehouse,
+        &args.bigquery,
+        &args.data_dir,
+        lands_events,
+        args.memory,
+    )
+    .await?;
     let tables = tables(&args, backend.events_table)?;
     let lock = lock(&args)?;
     let (shutdown, signals) = cancel_on_signal(

@@ -7,6 +7,7 @@
 //!   wal/payloads/…                         large payloads the log records point at
 //!   tables/events/day=2026-11-28/seg-00000000000000000006.parquet
 //!   tables/events/day=2026-11-28/imp-00000000000000000009.parquet   written by `gma import`
+//!   tmp/spill/datafusion-XXXXXX/…          running queries' spill files, a folder per open warehouse
 //! ```
 //!
 //! A Parquet file is named after the segment it was compacted from, so a reader that read a
@@ -69,6 +70,12 @@ impl Layout {
     /// The path of log segment `id`.
     pub fn segment_path(&self, id: u64) -> PathBuf {
         self.wal_dir().join(format!("{id:020}.wal"))
+    }
+
+    /// The folder local queries spill to when they outgrow their memory limit; each open
+    /// warehouse makes its own folder in it and removes it when done.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.root.join("tmp").join("spill")
     }
 
     /// The folder of a table's Parquet files.

@@ -131,6 +131,69 @@ fn query_errors_say_what_to_fix() {
 }
 
 #[test]
+fn query_under_a_small_memory_limit_completes_by_spilling() {
+    let dir = tempfile::tempdir().unwrap();
+    // 400,000 distinct strings numbered by a window: its sort (about 10 MiB) outgrows 8 MiB.
+    let sql = "SELECT COUNT(*) AS n, MAX(rn) AS last FROM (SELECT p, ROW_NUMBER() OVER (ORDER BY p) AS rn FROM (SELECT CONCAT('row-', CAST(value * 7919 % 400000 + 1000000 AS STRING)) AS p FROM range(400000)))";
+    let run = |sql: &str, limit: (&str, &str)| {
+        let mut command = Command::new(gma());
+        command
+            .args(["query", "--format", "csv", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("GMA_MEMORY_LIMIT");
+        match limit {
+            ("flag", size) => command.args(["--memory-limit", size]),
+            (_, size) => command.env("GMA_MEMORY_LIMIT", size),
+        };
+        command.arg(sql).output().unwrap()
+    };
+    let output = run(sql, ("flag", "8MiB"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "n,last\n400000,400000\n"
+    );
+    let analyzed = run(&format!("EXPLAIN ANALYZE {sql}"), ("flag", "8MiB"));
+    let plan = String::from_utf8_lossy(&analyzed.stdout);
+    assert!(
+        plan.split("spill_count=")
+            .skip(1)
+            .any(|rest| !rest.starts_with('0')),
+        "the sort spilled: {plan}"
+    );
+    let spill = dir.path().join("tmp").join("spill");
+    assert_eq!(
+        std::fs::read_dir(&spill).unwrap().count(),
+        0,
+        "no spill files are left in {}",
+        spill.display()
+    );
+
+    // A hash join cannot spill: under GMA_MEMORY_LIMIT=1MiB it fails, saying what to do.
+    let join = run(
+        "SELECT COUNT(*) FROM range(100000) a JOIN range(100000) b ON a.value = b.value",
+        ("env", "1MiB"),
+    );
+    assert!(!join.status.success());
+    let stderr = String::from_utf8_lossy(&join.stderr);
+    assert!(
+        stderr.contains("memory limit of 1 MiB") && stderr.contains("--memory-limit"),
+        "{stderr}"
+    );
+
+    let bad = run("SELECT 1", ("flag", "lots"));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a size"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn serve_without_a_secret_says_how_to_set_one() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(gma())

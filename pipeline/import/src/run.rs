@@ -45,6 +45,9 @@ pub struct ImportOptions {
     pub bad_line_samples: usize,
     /// Show the pipeline's progress bar (set it when stderr is a terminal).
     pub progress_bar: bool,
+    /// The memory limit of the data directory's queries, in bytes; `None` for the machine's
+    /// default ([`gma_pipeline::warehouse::local::memory::default_memory_limit`]).
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for ImportOptions {
@@ -57,6 +60,7 @@ impl Default for ImportOptions {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             bad_line_samples: 10,
             progress_bar: false,
+            memory_limit: None,
         }
     }
 }
@@ -116,9 +120,14 @@ pub async fn import_files(
         .run()
         .await?;
     let summary = summarize(&run, &tally, inputs, started)?;
-    let warehouse = LocalWarehouse::open(store.layout().root())
+    let mut warehouse = LocalWarehouse::open(store.layout().root())
         .await
         .map_err(ImportError::RequestRefresh)?;
+    if let Some(bytes) = options.memory_limit {
+        warehouse = warehouse
+            .with_memory_limit(bytes)
+            .map_err(ImportError::RequestRefresh)?;
+    }
     request_refresh(&warehouse, &summary).await?;
     Ok(summary)
 }

@@ -43,6 +43,7 @@ fn options() -> ImportOptions {
         workers: 2,
         bad_line_samples: 10,
         progress_bar: false,
+        memory_limit: None,
     }
 }
 

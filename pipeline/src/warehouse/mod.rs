@@ -223,6 +223,19 @@ pub enum WarehouseError {
     /// The query failed to plan or run on DataFusion.
     #[error(transparent)]
     Query(#[from] datafusion::error::DataFusionError),
+    /// A local query needed more memory than the warehouse's limit in an operator that cannot
+    /// spill to disk (a hash join's build side, say), or spilling itself failed.
+    #[error(
+        "the query needed more than the memory limit of {}: raise it with --memory-limit (GMA_MEMORY_LIMIT), or narrow the query (e.g. WHERE received >= TIMESTAMP '2026-01-01')",
+        local::memory::mib(*.limit_bytes)
+    )]
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit_bytes: usize,
+        /// DataFusion's error, naming the largest consumers of memory.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
     /// An Arrow error converting rows.
     #[error("converting rows")]
     Arrow(#[from] arrow::error::ArrowError),

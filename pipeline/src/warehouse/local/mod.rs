@@ -10,6 +10,10 @@
 //! rows appended after [`LocalWarehouse::open`] are seen by later queries, and concurrent queries
 //! never share state.
 //!
+//! All those sessions share one memory pool of [`LocalWarehouse::memory_limit`] bytes that spills
+//! to the data directory ([`memory`]): a query too large for it spills, or fails with
+//! [`WarehouseError::MemoryLimit`].
+//!
 //! Every view of `views/` ([`crate::views`]) a query names is registered too, with the views it
 //! reads, planned from the same SQL text BigQuery runs.
 //!
@@ -22,6 +26,7 @@
 pub mod days;
 pub mod events;
 pub mod events_table;
+pub mod memory;
 pub mod params;
 pub mod tables;
 
@@ -63,6 +68,7 @@ pub struct LocalWarehouse {
     tables: Mutex<Vec<TableDef>>,
     ready: ReadyTables,
     views: ViewSettings,
+    memory: memory::QueryMemory,
 }
 
 impl LocalWarehouse {
@@ -70,8 +76,13 @@ impl LocalWarehouse {
     /// takes no lock, so it runs beside a `gma serve` writing the same directory; it cannot
     /// append to `events` (see [`LocalWarehouse::with_event_store`]).
     ///
+    /// Its queries share a memory pool of [`memory::default_memory_limit`] bytes (see
+    /// [`LocalWarehouse::with_memory_limit`]) and spill to `tmp/spill` in `dir`; spill folders
+    /// left there by killed processes are removed.
+    ///
     /// # Errors
-    /// [`WarehouseError::Ddl`] if a table file of `sql/` cannot be read (a bug caught by tests).
+    /// [`WarehouseError::Ddl`] if a table file of `sql/` cannot be read (a bug caught by tests);
+    /// [`WarehouseError::Query`] if DataFusion cannot build its runtime.
     pub async fn open(dir: &Path) -> Result<Self, WarehouseError> {
         let tables: Vec<TableDef> = crate::sql::TABLES
             .iter()
@@ -81,13 +92,40 @@ impl LocalWarehouse {
         for table in &tables {
             TableLayout::of(table)?;
         }
+        let layout = Layout::new(dir);
+        let memory = {
+            let layout = layout.clone();
+            tokio::task::spawn_blocking(move || {
+                memory::QueryMemory::new(&layout, memory::default_memory_limit())
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("preparing the spill directory: {e}"),
+            })??
+        };
         Ok(Self {
-            layout: Layout::new(dir),
+            layout,
             store: None,
             tables: Mutex::new(tables),
             ready: ReadyTables::default(),
             views: ViewSettings::default(),
+            memory,
         })
+    }
+
+    /// The same warehouse with its queries' memory pool limited to `bytes` (together, not each)
+    /// instead of [`memory::default_memory_limit`].
+    ///
+    /// # Errors
+    /// [`WarehouseError::Query`] if DataFusion cannot build its runtime.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Result<Self, WarehouseError> {
+        self.memory = self.memory.with_limit(bytes)?;
+        Ok(self)
+    }
+
+    /// The bytes its queries may hold in memory together before they spill or fail.
+    pub fn memory_limit(&self) -> usize {
+        self.memory.limit()
     }
 
     /// The same warehouse with `settings` for the views (incident labels, production
@@ -124,14 +162,18 @@ impl LocalWarehouse {
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
-    fn session() -> SessionContext {
+    /// A fresh session on the warehouse's shared runtime (its memory pool and spill folder).
+    fn session(&self) -> SessionContext {
         let config = SessionConfig::new()
             .set_str("datafusion.sql_parser.dialect", "BigQuery")
             .set_bool(
                 "datafusion.execution.parquet.schema_force_view_types",
                 false,
             );
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(
+            self.memory.configure(config),
+            self.memory.runtime(),
+        );
         bigquery_functions::register_all(&ctx);
         ctx
     }
@@ -166,7 +208,7 @@ impl LocalWarehouse {
             }
             parsed.push((view, sql, statement));
         }
-        let ctx = Self::session();
+        let ctx = self.session();
         for table in known
             .iter()
             .filter(|t| used.as_ref().is_none_or(|used| used.contains(t.name)))
@@ -336,10 +378,13 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn query(&self, sql: &str, params: &Params) -> Result<QueryResult, WarehouseError> {
-        let frame = self.plan(sql, params).await?;
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(QueryResult { schema, batches })
+        let run = async {
+            let frame = self.plan(sql, params).await?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await?;
+            Ok(QueryResult { schema, batches })
+        };
+        run.await.map_err(|e| self.memory.explain(e))
     }
 
     async fn query_stream(
@@ -347,9 +392,15 @@ impl Warehouse for LocalWarehouse {
         sql: &str,
         params: &Params,
     ) -> Result<BatchStream, WarehouseError> {
-        let frame = self.plan(sql, params).await?;
-        let stream = frame.execute_stream().await?;
-        Ok(stream.map_err(WarehouseError::from).boxed())
+        let run = async {
+            let frame = self.plan(sql, params).await?;
+            Ok(frame.execute_stream().await?)
+        };
+        let stream = run.await.map_err(|e| self.memory.explain(e))?;
+        let memory = self.memory.explainer();
+        Ok(stream
+            .map_err(move |e| memory.explain(WarehouseError::from(e)))
+            .boxed())
     }
 
     async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
@@ -393,5 +444,7 @@ impl Warehouse for LocalWarehouse {
     }
 }
 
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;
