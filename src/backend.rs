@@ -55,7 +55,7 @@ pub struct JobBackend {
 
 /// The warehouse of `gma retry` and `gma leech`: `--warehouse` (alias `--sink`, variable
 /// GMA_WAREHOUSE) when given, else GMA_SINK, else the data directory.
-fn warehouse_choice(flag: Option<Backend>) -> Result<Backend> {
+pub fn warehouse_choice(flag: Option<Backend>) -> Result<Backend> {
     if let Some(backend) = flag {
         return Ok(backend);
     }
@@ -101,20 +101,21 @@ pub async fn event_target(
     }
 }
 
-/// Where `gma serve` lands events, as [`event_target`] opens it (logged when it is BigQuery).
+/// Where `gma serve` lands events, as [`event_target`] opens it (logged when it is BigQuery),
+/// with the data directory's store when it is that.
 pub async fn event_sink(
     sink: Backend,
     bigquery: &BigQueryArgs,
     data_dir: &Path,
     options: StoreOptions,
-) -> Result<Arc<dyn EventSink>> {
+) -> Result<(Arc<dyn EventSink>, Option<Arc<EventStore>>)> {
     Ok(
         match event_target(sink, bigquery, data_dir, options).await? {
-            EventTarget::Store(store) => store,
+            EventTarget::Store(store) => (Arc::clone(&store) as Arc<dyn EventSink>, Some(store)),
             #[cfg(feature = "bigquery")]
             EventTarget::BigQuery(sink) => {
                 bigquery::log_landing(&sink, bigquery);
-                sink
+                (sink, None)
             }
         },
     )

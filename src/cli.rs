@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// Data directory of the embedded event store.
     #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
     pub data_dir: PathBuf,
+    /// With --sink local, leave the typed event tables to `gma views refresh` instead of keeping them current in the background (seconds after each delivery).
+    #[arg(long, env = "GMA_SERVE_NO_REFRESH")]
+    pub no_refresh: bool,
     /// The GitHub webhook's secret (GMA's variable name).
     #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
@@ -185,6 +188,9 @@ pub struct QueryArgs {
     /// Output format: a table on a terminal and CSV otherwise (auto), or as named.
     #[arg(long, value_enum, default_value_t = OutputFormat::Auto)]
     pub format: OutputFormat,
+    /// Answer from the typed event tables as they are, without bringing them up to date first (the views may miss the newest events).
+    #[arg(long)]
+    pub no_refresh: bool,
     #[command(flatten)]
     pub views: ViewSettingsArgs,
     #[command(flatten)]
@@ -237,8 +243,44 @@ pub struct ViewsArgs {
 pub enum ViewsCommand {
     /// List every view in dependency order: its layer, its name and what it computes.
     List,
-    /// Create or replace the views in a BigQuery dataset, in dependency order (the events table is created first if missing).
+    /// Create or replace the views in a BigQuery dataset, in dependency order (the events table is created first if missing; the event views are typed tables, kept up to date by `gma views refresh`).
     Apply(Box<ViewsApplyArgs>),
+    /// Bring the typed event tables up to date with the events stored: once, or following new events until SIGTERM/SIGINT. The first refresh builds them from all stored events.
+    Refresh(Box<ViewsRefreshArgs>),
+}
+
+/// `gma views refresh`.
+#[derive(Debug, Args)]
+pub struct ViewsRefreshArgs {
+    /// Keep refreshing every --interval until SIGTERM/SIGINT.
+    #[arg(long)]
+    pub follow: bool,
+    /// In --follow mode, the time between refreshes.
+    #[arg(long, env = "GMA_REFRESH_INTERVAL", value_parser = parse_duration, default_value = "1m")]
+    pub interval: Duration,
+    /// How late an event may land after its received time and still be taken by the next refresh (several servers land events a little out of order).
+    #[arg(long, env = "GMA_REFRESH_LATENESS", value_parser = parse_duration, default_value = "1h")]
+    pub lateness: Duration,
+    /// Refresh only these typed tables (repeat or separate with commas); `gma views list` names the event views, whose tables these are.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Take only shard INDEX/COUNT of the tables (by a hash of the name), so N tasks split the work. Default: Cloud Run Jobs' CLOUD_RUN_TASK_INDEX/CLOUD_RUN_TASK_COUNT when set.
+    #[arg(long, env = "GMA_SHARD", value_name = "INDEX/COUNT")]
+    pub shard: Option<Shard>,
+    /// Tables refreshed at once.
+    #[arg(long, env = "GMA_REFRESH_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Data directory of the embedded store (the warehouse of --warehouse local).
+    #[arg(long, env = "GMA_DATA_DIR", default_value = "./gma-data")]
+    pub data_dir: PathBuf,
+    /// Where the events and typed tables are: the data directory (local, the default) or BigQuery. GMA_SINK is read when GMA_WAREHOUSE is unset.
+    #[arg(long, visible_alias = "sink", env = "GMA_WAREHOUSE", value_enum)]
+    pub warehouse: Option<Backend>,
+    /// The BigQuery dataset of --warehouse bigquery.
+    #[command(flatten)]
+    pub bigquery: BigQueryArgs,
+    #[command(flatten)]
+    pub memory: MemoryArgs,
 }
 
 /// `gma views apply`.

@@ -17,6 +17,7 @@ mod signals;
 mod size_arg;
 mod stores;
 mod views;
+mod views_refresh;
 
 use std::process::ExitCode;
 

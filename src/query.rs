@@ -1,6 +1,7 @@
 //! `gma query`: SQL over the data directory, printed as a table, CSV, JSON or NDJSON.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
@@ -21,7 +22,10 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         .await
         .with_context(|| format!("opening {}", args.data_dir.display()))?
         .with_view_settings(args.views.settings("events"));
-    let warehouse = crate::backend::limited(warehouse, args.memory)?;
+    let warehouse = Arc::new(crate::backend::limited(warehouse, args.memory)?);
+    if !args.no_refresh && reads_a_view(&args.sql) {
+        crate::views_refresh::before_query(&args.data_dir, Arc::clone(&warehouse) as _).await;
+    }
     let result = warehouse
         .query(&args.sql, &Params::new())
         .await
@@ -36,6 +40,18 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     write(&mut out, format, &result.batches, &result.schema)?;
     out.flush()?;
     Ok(())
+}
+
+/// Whether `sql` may read a view of `views/` (so the typed tables it reads through must be
+/// current): it names one, as a word.
+fn reads_a_view(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    let words: std::collections::HashSet<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    gma_pipeline::views::VIEWS
+        .iter()
+        .any(|view| words.contains(view.name))
 }
 
 fn write(

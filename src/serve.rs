@@ -8,8 +8,11 @@ use gma_ingest::secret::parse_secret_list;
 use gma_ingest::{IngestConfig, WebhookSecret};
 use gma_store::StoreOptions;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::backend;
 use crate::cli::ServeArgs;
+use crate::views_refresh;
 
 /// Runs the server.
 pub async fn run(args: ServeArgs) -> Result<()> {
@@ -29,7 +32,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         seal_after: Duration::from_secs(args.seal_after_secs.max(1)),
         ..StoreOptions::default()
     };
-    let sink =
+    let (sink, store) =
         backend::event_sink(args.sink, &args.bigquery, &args.data_dir, store_options).await?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
@@ -46,7 +49,26 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         max_body_bytes = config.max_body_bytes,
         "Serving POST /webhook."
     );
-    gma_ingest::serve(listener, config, sink, crate::signals::shutdown_signal()).await?;
+    let stop_refresh = CancellationToken::new();
+    let refresher = store.filter(|_| !args.no_refresh).map(|store| {
+        tokio::spawn(views_refresh::serve_in_background(
+            args.data_dir.clone(),
+            store,
+            stop_refresh.clone(),
+        ))
+    });
+    let served = gma_ingest::serve(listener, config, sink, crate::signals::shutdown_signal()).await;
+    stop_refresh.cancel();
+    if let Some(refresher) = refresher {
+        match refresher.await {
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "The typed event tables were not kept current; run `gma views refresh`.")
+            }
+            Err(error) => tracing::warn!(%error, "The typed event tables' refresh stopped."),
+            Ok(Ok(())) => {}
+        }
+    }
+    served?;
     Ok(())
 }
 

@@ -37,6 +37,7 @@ pub async fn run(args: ViewsArgs) -> Result<()> {
             Ok(())
         }
         ViewsCommand::Apply(args) => apply(*args).await,
+        ViewsCommand::Refresh(args) => crate::views_refresh::run(*args).await,
     }
 }
 

@@ -28,6 +28,7 @@ mod landing;
 mod leech;
 mod process;
 mod readme;
+mod refresh;
 mod retry;
 mod support;
 mod terraform;

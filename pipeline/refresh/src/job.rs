@@ -17,6 +17,7 @@ use gma_pipeline::views::{ViewDef, ViewError, ViewSettings, typed_views};
 use gma_pipeline::warehouse::{ParamValue, Params, Warehouse, WarehouseError};
 use serde::{Deserialize, Serialize};
 
+use crate::lock::RefreshLock;
 use crate::options::{REDELIVERY_HORIZON, RefreshOptions};
 use crate::plan::{self, Marks, Request, Window};
 use crate::step::{RefreshTable, Refreshed, TableChunks};
@@ -41,6 +42,9 @@ pub enum RefreshError {
     /// The pipeline stopped.
     #[error("the refresh pipeline")]
     Flow(#[from] FlowError),
+    /// The data directory's refresh lock could not be taken.
+    #[error("taking the refresh lock (is the data directory writable?)")]
+    Lock(#[source] std::io::Error),
     /// Some tables failed or were stopped; they keep their watermarks and the next refresh
     /// redoes them, the others moved on.
     #[error(
@@ -86,6 +90,22 @@ struct DayCount {
 /// At most this many events of a table's type in one chunk (unless a single day holds more):
 /// the dedupe and projection of a chunk run over its events at once.
 const CHUNK_EVENTS: u64 = 20_000;
+
+/// Brings the typed tables of the data directory `dir` up to date, as [`refresh`] does, holding
+/// its [`RefreshLock`] (waiting while another process refreshes).
+///
+/// # Errors
+/// [`RefreshError::Lock`], or as [`refresh`].
+pub async fn refresh_data_dir(
+    dir: &std::path::Path,
+    warehouse: Arc<dyn Warehouse>,
+    options: &RefreshOptions,
+) -> Result<RefreshSummary, RefreshError> {
+    let _lock = RefreshLock::acquire(dir)
+        .await
+        .map_err(RefreshError::Lock)?;
+    refresh(warehouse, &ViewSettings::default(), options).await
+}
 
 /// Brings the typed tables `options` names (all, in its shard) up to date with the events in
 /// `warehouse`, with the views' `settings` (the events table's name among them).

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 pub struct RefreshSummary {
     /// Rows appended, per typed table refreshed.
     pub rows: BTreeMap<&'static str, u64>,
-    /// Day chunks planned, over all tables.
+    /// Chunks (of whole days) planned, over all tables.
     pub chunks: u64,
     /// Tables that failed (they keep their watermarks, so the next run redoes them).
     pub failed_tables: u64,
@@ -36,7 +36,7 @@ impl fmt::Display for RefreshSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "refreshed {} typed tables ({} failed): {} rows appended in {} day chunks in {:.1} s",
+            "refreshed {} typed tables ({} failed): {} rows appended in {} chunks in {:.1} s",
             self.rows.len(),
             self.failed_tables,
             self.total_rows(),
