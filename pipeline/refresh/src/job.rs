@@ -139,9 +139,8 @@ pub async fn refresh(
         let event = view.event_type().unwrap_or_default();
         let mut chunks = Vec::new();
         for window in plan::windows(&marks, &state.requests, now, options.lateness) {
-            if !days.contains_key(&window) {
-                let counts = day_counts(warehouse.as_ref(), settings, window).await?;
-                days.insert(window, counts);
+            if let std::collections::hash_map::Entry::Vacant(entry) = days.entry(window) {
+                entry.insert(day_counts(warehouse.as_ref(), settings, window).await?);
             }
             let of_type: Vec<(NaiveDate, u64)> = days[&window]
                 .iter()

@@ -127,6 +127,18 @@ impl Site {
         out
     }
 
+    /// Brings the data directory's typed event tables up to date.
+    async fn refresh_typed_tables(&self) {
+        let warehouse: Arc<dyn Warehouse> = self.local.warehouse.clone();
+        gma_refresh::refresh(
+            warehouse,
+            &gma_pipeline::views::ViewSettings::default(),
+            &gma_refresh::RefreshOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+
     async fn count(&self, sql: &str) -> i64 {
         let result = self.warehouse.query(sql, &Params::new()).await.unwrap();
         let batch = &result.batches[0];
@@ -289,6 +301,8 @@ async fn fetch_lands_exactly_the_failed_events_with_their_payloads() {
     let site = Site::new().await;
     let backlog = backlog(&gh);
     prelanded(&site, &backlog).await;
+    // The typed tables are current before the recovery.
+    site.refresh_typed_tables().await;
 
     let summary = done(site.job(&gh, RecoveryMode::Fetch).run().await.unwrap());
     assert_eq!(
@@ -332,6 +346,18 @@ async fn fetch_lands_exactly_the_failed_events_with_their_payloads() {
     assert_eq!(second.recovered, 0, "{second}");
     assert_eq!(
         site.count("SELECT COUNT(*) FROM events").await as usize,
+        want.len()
+    );
+
+    // The recovered events reach the typed table of their type with the next refresh, once.
+    site.refresh_typed_tables().await;
+    assert_eq!(
+        site.count("SELECT COUNT(DISTINCT delivery_id) FROM issue_events")
+            .await as usize,
+        want.len()
+    );
+    assert_eq!(
+        site.count("SELECT COUNT(*) FROM issue_events").await as usize,
         want.len()
     );
 }

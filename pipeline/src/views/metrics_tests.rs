@@ -28,10 +28,7 @@ use arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
-use bytes::Bytes;
 use chrono::DateTime;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::*;
@@ -39,7 +36,7 @@ use crate::testing::{emulator_config, events_batch, with_dataset};
 use crate::warehouse::crosscheck_tests::rows;
 use crate::warehouse::local::LocalWarehouse;
 use crate::warehouse::{Params, QueryResult, Warehouse};
-use gma_store::event::{DeliveryHeaders, Event};
+use gma_store::event::Event;
 use gma_store::{EventStore, StoreOptions};
 
 /// The views checked (the metrics and DORA views, with the latest-state view the DORA views
