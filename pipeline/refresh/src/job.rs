@@ -64,13 +64,13 @@ pub enum RefreshError {
 
 /// A watermark row (`sql/watermarks.sql`).
 #[derive(Debug, Serialize, Deserialize)]
-struct MarkRow {
-    pipeline: String,
+pub(crate) struct MarkRow {
+    pub(crate) pipeline: String,
     #[serde(default)]
-    shard: String,
-    watermark: Option<DateTime<Utc>>,
+    pub(crate) shard: String,
+    pub(crate) watermark: Option<DateTime<Utc>>,
     #[serde(default)]
-    updated: Option<DateTime<Utc>>,
+    pub(crate) updated: Option<DateTime<Utc>>,
 }
 
 /// What the plan needs to know of the warehouse.
@@ -153,6 +153,10 @@ pub async fn refresh(
             view,
             table: *table,
             chunks,
+            progress: marks
+                .received
+                .is_none()
+                .then(|| plan::built_mark(table.name)),
         });
     }
     let planned = work.iter().map(|w| w.chunks.len() as u64).sum();
@@ -213,6 +217,7 @@ fn marks_of(marks: &HashMap<String, DateTime<Utc>>, table: &str) -> Marks {
     Marks {
         received: marks.get(&plan::received_mark(table)).copied(),
         requests: marks.get(&plan::requests_mark(table)).copied(),
+        built: marks.get(&plan::built_mark(table)).copied(),
     }
 }
 
@@ -303,6 +308,7 @@ async fn run_tables(
             warehouse,
             queries,
             REDELIVERY_HORIZON,
+            options.shard.to_string(),
             options.shutdown.clone(),
         ),
         failed_tables: Arc::clone(failed_tables),

@@ -17,6 +17,13 @@ pub fn requests_mark(table: &str) -> String {
     format!("views_refresh_requests/{table}")
 }
 
+/// The pipeline name under which a typed table's first build keeps its progress: every event
+/// received up to it is in the table, so a build stopped midway (a task timeout, a kill) goes on
+/// from there instead of starting over.
+pub fn built_mark(table: &str) -> String {
+    format!("views_refresh_built/{table}")
+}
+
 /// How far a typed table has been refreshed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Marks {
@@ -25,6 +32,8 @@ pub struct Marks {
     pub received: Option<DateTime<Utc>>,
     /// The newest `refresh_requests` row taken.
     pub requests: Option<DateTime<Utc>>,
+    /// Before the first refresh finished, how far it got ([`built_mark`]).
+    pub built: Option<DateTime<Utc>>,
 }
 
 /// A range of `received` a job landed events into after the fact (a `refresh_requests` row).
@@ -49,38 +58,32 @@ pub struct Window {
 
 const TICK: TimeDelta = TimeDelta::microseconds(1);
 
-/// The windows one table takes, merged and in order: on its first refresh everything stored,
-/// else the arrivals since its watermark less `lateness`, and every request newer than the one
-/// it took last.
+/// The windows one table takes, merged and in order: on its first refresh everything stored
+/// (after what a build stopped midway already took, less `lateness`), else the arrivals since
+/// its watermark less `lateness`; and every request newer than the one it took last.
 pub fn windows(
     marks: &Marks,
     requests: &[Request],
     now: DateTime<Utc>,
     lateness: Duration,
 ) -> Vec<Window> {
-    let mut windows = Vec::new();
-    match marks.received {
-        None => windows.push(Window {
-            after: DateTime::UNIX_EPOCH,
-            until: now,
-        }),
-        Some(mark) => {
-            let lateness = TimeDelta::from_std(lateness).unwrap_or(TimeDelta::MAX);
-            windows.push(Window {
-                after: mark.checked_sub_signed(lateness).unwrap_or(mark),
-                until: now,
-            });
-            windows.extend(
-                requests
-                    .iter()
-                    .filter(|r| marks.requests.is_none_or(|taken| r.requested > taken))
-                    .map(|r| Window {
-                        after: r.received_from - TICK,
-                        until: r.received_until,
-                    }),
-            );
-        }
-    }
+    let lateness = TimeDelta::from_std(lateness).unwrap_or(TimeDelta::MAX);
+    let back = |mark: DateTime<Utc>| mark.checked_sub_signed(lateness).unwrap_or(mark);
+    let after = match (marks.received, marks.built) {
+        (Some(mark), _) => back(mark),
+        (None, Some(built)) => back(built),
+        (None, None) => DateTime::UNIX_EPOCH,
+    };
+    let mut windows = vec![Window { after, until: now }];
+    windows.extend(
+        requests
+            .iter()
+            .filter(|r| marks.requests.is_none_or(|taken| r.requested > taken))
+            .map(|r| Window {
+                after: r.received_from - TICK,
+                until: r.received_until,
+            }),
+    );
     merge(windows)
 }
 
@@ -159,6 +162,17 @@ mod tests {
                 until: now
             }]
         );
+        let resumed = Marks {
+            built: Some(at("2025-06-01T00:00:00Z")),
+            ..Marks::default()
+        };
+        assert_eq!(
+            super::windows(&resumed, &[], now, HOUR),
+            [Window {
+                after: at("2025-05-31T23:00:00Z"),
+                until: now
+            }]
+        );
     }
 
     #[test]
@@ -167,6 +181,7 @@ mod tests {
         let marks = Marks {
             received: Some(at("2026-12-05T11:00:00Z")),
             requests: Some(at("2026-12-05T09:00:00Z")),
+            ..Marks::default()
         };
         let old = Request {
             requested: at("2026-12-05T09:00:00Z"),
@@ -199,7 +214,7 @@ mod tests {
         let now = at("2026-12-05T12:00:00Z");
         let marks = Marks {
             received: Some(at("2026-12-05T11:00:00Z")),
-            requests: None,
+            ..Marks::default()
         };
         let inside = Request {
             requested: at("2026-12-05T11:30:00Z"),

@@ -10,11 +10,12 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use futures::TryStreamExt;
-use gma_pipeline::flow::{BoxError, DoFn};
+use gma_pipeline::flow::{BoxError, DoFn, TableWriter};
 use gma_pipeline::views::ViewDef;
 use gma_pipeline::warehouse::{ParamValue, Params, TableDef, Warehouse, WarehouseError};
 use tokio_util::sync::CancellationToken;
 
+use crate::job::MarkRow;
 use crate::plan::Window;
 
 /// Rows gathered before an append: one Parquet file locally, one request to BigQuery.
@@ -27,8 +28,11 @@ pub struct TableChunks {
     pub view: &'static ViewDef,
     /// Its typed table.
     pub table: TableDef,
-    /// The day chunks, each holding the events received in one day at most.
+    /// The chunks of whole days, oldest first.
     pub chunks: Vec<Window>,
+    /// On a first build, the pipeline name of its progress mark
+    /// ([`crate::plan::built_mark`]), moved after every chunk.
+    pub progress: Option<String>,
 }
 
 /// What one table's chunks appended.
@@ -47,6 +51,7 @@ pub struct RefreshTable {
     /// The query of each typed table, by table name.
     queries: Vec<(&'static str, String)>,
     horizon: TimeDelta,
+    shard: String,
     shutdown: CancellationToken,
 }
 
@@ -58,14 +63,33 @@ impl RefreshTable {
         warehouse: Arc<dyn Warehouse>,
         queries: Vec<(&'static str, String)>,
         horizon: Duration,
+        shard: String,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             warehouse,
             queries,
             horizon: TimeDelta::from_std(horizon).unwrap_or(TimeDelta::MAX),
+            shard,
             shutdown,
         }
+    }
+
+    /// Records that a first build holds every event received up to `until`.
+    async fn record_progress(
+        &self,
+        pipeline: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), gma_pipeline::flow::AppendError> {
+        let row = MarkRow {
+            pipeline: pipeline.to_owned(),
+            shard: self.shard.clone(),
+            watermark: Some(until),
+            updated: Some(chrono::Utc::now()),
+        };
+        TableWriter::new(Arc::clone(&self.warehouse), gma_pipeline::sql::WATERMARKS)?
+            .append(&[row])
+            .await
     }
 
     /// Projects and appends the events of one day chunk; the rows appended.
@@ -146,6 +170,16 @@ impl DoFn for RefreshTable {
                         gma_pipeline::error::error_chain(&error)
                     )
                 })?;
+            if let Some(pipeline) = &work.progress {
+                self.record_progress(pipeline, window.until)
+                    .await
+                    .map_err(|error| {
+                        format!(
+                            "{name}: recording the first build's progress: {}",
+                            gma_pipeline::error::error_chain(&error)
+                        )
+                    })?;
+            }
         }
         Ok(vec![Refreshed { table: name, rows }])
     }
