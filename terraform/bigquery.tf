@@ -61,21 +61,36 @@ resource "google_bigquery_table" "views_base" {
   depends_on = [google_bigquery_job.table]
 }
 
-resource "google_bigquery_table" "views_events" {
+# The event views' layer: typed tables, one DDL job each (the views of later layers read them).
+# The job id carries a hash of the script, as for the tables above; an existing table and its
+# rows are left alone.
+resource "google_bigquery_job" "typed_table" {
   for_each = toset(local.views_events)
 
-  project             = var.project_id
-  dataset_id          = google_bigquery_dataset.gma.dataset_id
-  table_id            = each.key
-  labels              = var.labels
-  deletion_protection = false
+  project  = var.project_id
+  location = var.dataset_location
+  job_id   = "gma_typed_${each.key}_${substr(sha256(local.typed_table_script[each.key]), 0, 16)}_${random_id.ddl_jobs.hex}"
+  labels   = var.labels
 
-  view {
-    query          = local.view_sql[each.key]
-    use_legacy_sql = false
+  query {
+    query              = local.typed_table_script[each.key]
+    use_legacy_sql     = false
+    create_disposition = ""
+    write_disposition  = ""
   }
 
-  depends_on = [google_bigquery_job.table, google_bigquery_table.views_base]
+  depends_on = [google_bigquery_job.table]
+}
+
+# Earlier versions of the module created the event views as views: forget them without
+# destroying (the typed table job drops the view and creates the table of the same name, which
+# a destroy would delete).
+removed {
+  from = google_bigquery_table.views_events
+
+  lifecycle {
+    destroy = false
+  }
 }
 
 resource "google_bigquery_table" "views_latest_state" {
@@ -92,7 +107,7 @@ resource "google_bigquery_table" "views_latest_state" {
     use_legacy_sql = false
   }
 
-  depends_on = [google_bigquery_job.table, google_bigquery_table.views_events]
+  depends_on = [google_bigquery_job.table, google_bigquery_job.typed_table, google_bigquery_table.views_base]
 }
 
 resource "google_bigquery_table" "views_metrics" {

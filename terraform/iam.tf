@@ -5,7 +5,8 @@
 # | serve     | data editor on the dataset, job user  | objects of payloads bucket  | webhook secret   |                       |
 # | retry     | data editor on the dataset, job user  | objects of lock + payloads  | App private key  |                       |
 # | leech     | data editor on the dataset, job user  | objects of logs bucket      | App private key  |                       |
-# | scheduler | none                                  | none                        | none             | runs the two jobs     |
+# | refresh   | data editor on the dataset, job user  | none                        | none             |                       |
+# | scheduler | none                                  | none                        | none             | runs the three jobs   |
 #
 # Data editor is on the dataset only (gma creates a missing table from its DDL, reads events,
 # appends rows); job user is project-wide because BigQuery has no narrower scope for running
@@ -30,17 +31,24 @@ resource "google_service_account" "leech" {
   display_name = "gma leech (Actions logs archive job)"
 }
 
+resource "google_service_account" "refresh" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-refresh"
+  display_name = "gma views refresh (typed event tables job)"
+}
+
 resource "google_service_account" "scheduler" {
   project      = var.project_id
   account_id   = "${var.prefix}-scheduler"
-  display_name = "gma scheduler (starts the retry and leech jobs)"
+  display_name = "gma scheduler (starts the retry, leech and refresh jobs)"
 }
 
 locals {
   components = {
-    serve = google_service_account.serve.email
-    retry = google_service_account.retry.email
-    leech = google_service_account.leech.email
+    serve   = google_service_account.serve.email
+    retry   = google_service_account.retry.email
+    leech   = google_service_account.leech.email
+    refresh = google_service_account.refresh.email
   }
 }
 
@@ -85,7 +93,7 @@ resource "google_storage_bucket_iam_member" "logs_leech" {
   member = "serviceAccount:${google_service_account.leech.email}"
 }
 
-# The scheduler may start (run) the two jobs and nothing else.
+# The scheduler may start (run) the three jobs and nothing else.
 resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_retry" {
   project  = var.project_id
   location = var.region
@@ -98,6 +106,14 @@ resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_leech" {
   project  = var.project_id
   location = var.region
   name     = google_cloud_run_v2_job.leech.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.scheduler.email}"
+}
+
+resource "google_cloud_run_v2_job_iam_member" "scheduler_runs_refresh" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_job.refresh.name
   role     = "roles/run.invoker"
   member   = "serviceAccount:${google_service_account.scheduler.email}"
 }

@@ -1,4 +1,5 @@
-# gma retry and gma leech as Cloud Run jobs, each started by a Cloud Scheduler job.
+# gma retry, gma leech and gma views refresh as Cloud Run jobs, each started by a Cloud Scheduler
+# job.
 
 resource "google_cloud_run_v2_job" "retry" {
   project             = var.project_id
@@ -175,4 +176,83 @@ resource "google_cloud_scheduler_job" "leech" {
   }
 
   depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_leech]
+}
+
+# gma views refresh: brings the typed event tables up to date with the events the server (and
+# retry, and imports) landed. A scheduled job rather than a follow-mode service: it costs only
+# while it runs, a failed run is simply redone by the next (a refresh is idempotent: a delivery
+# the table holds is never appended again), and analysts' dashboards refresh on a schedule too.
+# Its first run on a dataset from before typed tables builds them from all stored events; a run
+# stopped by its timeout goes on from the last chunk it finished.
+resource "google_cloud_run_v2_job" "refresh" {
+  project             = var.project_id
+  name                = "${var.prefix}-refresh"
+  location            = var.region
+  labels              = var.labels
+  deletion_protection = var.deletion_protection
+
+  template {
+    # N tasks split the 16 typed tables by a hash of their name (CLOUD_RUN_TASK_INDEX and
+    # CLOUD_RUN_TASK_COUNT); all run at once.
+    task_count  = var.refresh_task_count
+    parallelism = var.refresh_task_count
+
+    template {
+      service_account = google_service_account.refresh.email
+      timeout         = "${var.refresh_timeout_minutes * 60}s"
+      max_retries     = 0
+
+      containers {
+        image = var.image
+        args  = ["views", "refresh"]
+
+        resources {
+          limits = {
+            cpu    = var.refresh_cpu
+            memory = var.refresh_memory
+          }
+        }
+
+        dynamic "env" {
+          for_each = local.refresh_env
+          content {
+            name  = env.key
+            value = env.value
+          }
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.apis,
+    google_bigquery_dataset_iam_member.data_editor,
+    google_project_iam_member.bigquery_job_user,
+  ]
+}
+
+resource "google_cloud_scheduler_job" "refresh" {
+  project          = var.project_id
+  name             = "${var.prefix}-refresh"
+  region           = local.scheduler_region
+  description      = "Starts the gma views refresh Cloud Run job."
+  schedule         = var.refresh_schedule
+  time_zone        = var.scheduler_time_zone
+  attempt_deadline = "180s"
+
+  retry_config {
+    retry_count = 1
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = "https://run.googleapis.com/v2/projects/${var.project_id}/locations/${var.region}/jobs/${google_cloud_run_v2_job.refresh.name}:run"
+
+    oauth_token {
+      service_account_email = google_service_account.scheduler.email
+      scope                 = "https://www.googleapis.com/auth/cloud-platform"
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_refresh]
 }

@@ -6,7 +6,7 @@ locals {
 
   # Every table gma owns: the CREATE TABLE files of sql/ (the other files there are queries).
   # A test (tests/it/terraform.rs) fails when a DDL file is missing from this list.
-  tables = ["events", "watermarks", "checkpoint", "failure_events", "leech_status", "workflow_logs"]
+  tables = ["events", "watermarks", "checkpoint", "failure_events", "leech_status", "workflow_logs", "refresh_requests"]
 
   # Each table's name in BigQuery: table_names for those gma lets you rename, else the file's.
   table_names = merge({ for name in local.tables : name => name }, var.table_names)
@@ -72,6 +72,20 @@ locals {
   ]
   views = concat(local.views_base, local.views_events, local.views_latest_state, local.views_metrics, local.views_dora)
 
+  # The event views are typed tables (sql/typed/), kept up to date by the refresh job (jobs.tf):
+  # the views of later layers read their typed columns, never every payload of all history.
+  # Each is created by a script that first drops a view of the same name left by an earlier
+  # version of the module (sql/typed_table_job.sql).
+  typed_table_script = {
+    for name in local.views_events : name => replace(
+      replace(
+        replace(file("${local.sql_dir}/typed_table_job.sql"), "$${ddl}", trimsuffix(trimspace(file("${local.sql_dir}/typed/${name}.sql")), ";")),
+        "$${table}", name,
+      ),
+      "$${dataset}", local.dataset_prefix,
+    )
+  }
+
   # The placeholders of views/*.sql. Labels and environments are validated to hold no quote or
   # backslash, so quoting them is enough; the views compare them lowercased.
   view_vars = {
@@ -131,6 +145,11 @@ locals {
     JOB_TIMEOUT            = "${var.retry_max_duration_minutes}m"
     GMA_LOCK_STORE         = "gs://${google_storage_bucket.bucket["lock"].name}"
     LOCK_TTL               = var.retry_lock_ttl
+  })
+
+  refresh_env = merge(local.common_env, {
+    GMA_WAREHOUSE        = "bigquery"
+    GMA_REFRESH_LATENESS = var.refresh_lateness
   })
 
   leech_env = merge(local.common_env, {

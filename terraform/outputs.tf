@@ -51,6 +51,7 @@ output "service_accounts" {
     serve     = google_service_account.serve.email
     retry     = google_service_account.retry.email
     leech     = google_service_account.leech.email
+    refresh   = google_service_account.refresh.email
     scheduler = google_service_account.scheduler.email
   }
 }
@@ -58,8 +59,9 @@ output "service_accounts" {
 output "jobs" {
   description = "The Cloud Run jobs (run one by hand: gcloud run jobs execute NAME --region REGION)."
   value = {
-    retry = google_cloud_run_v2_job.retry.name
-    leech = google_cloud_run_v2_job.leech.name
+    retry   = google_cloud_run_v2_job.retry.name
+    leech   = google_cloud_run_v2_job.leech.name
+    refresh = google_cloud_run_v2_job.refresh.name
   }
 }
 

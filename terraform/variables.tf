@@ -431,6 +431,59 @@ variable "retry_memory" {
   default     = "512Mi"
 }
 
+# --- gma views refresh (Cloud Run job) --------------------------------------------------------
+
+variable "refresh_schedule" {
+  description = "Cron schedule of gma views refresh, which brings the typed event tables the analyst views read up to date: the views lag the events by at most this interval plus a run's length."
+  type        = string
+  default     = "*/10 * * * *"
+
+  validation {
+    condition     = length(split(" ", trimspace(var.refresh_schedule))) == 5
+    error_message = "refresh_schedule must be a five-field cron expression such as \"*/10 * * * *\"."
+  }
+}
+
+variable "refresh_task_count" {
+  description = "Tasks one gma views refresh execution is split into; each takes the typed tables whose name hashes to its index."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.refresh_task_count >= 1 && var.refresh_task_count <= 16 && floor(var.refresh_task_count) == var.refresh_task_count
+    error_message = "refresh_task_count must be a whole number between 1 and 16 (there are 16 typed tables)."
+  }
+}
+
+variable "refresh_lateness" {
+  description = "How late an event may land after its received time and still reach the typed tables with the next refresh (several serve instances land rows a little out of order; GMA_REFRESH_LATENESS)."
+  type        = string
+  default     = "1h"
+}
+
+variable "refresh_timeout_minutes" {
+  description = "Cloud Run task timeout of gma views refresh. The first run on a large dataset builds the tables from all events; a run stopped by the timeout goes on from its last finished chunk next time."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.refresh_timeout_minutes >= 1 && var.refresh_timeout_minutes <= 1440
+    error_message = "refresh_timeout_minutes must be between 1 and 1440."
+  }
+}
+
+variable "refresh_cpu" {
+  description = "CPU limit of a gma views refresh task (the work runs in BigQuery)."
+  type        = string
+  default     = "1"
+}
+
+variable "refresh_memory" {
+  description = "Memory limit of a gma views refresh task (rows pass through it in batches of bounded size)."
+  type        = string
+  default     = "1Gi"
+}
+
 # --- gma leech (Cloud Run job) ----------------------------------------------------------------
 
 variable "leech_schedule" {

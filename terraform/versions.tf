@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.5.0"
+  # 1.7: `removed` blocks (bigquery.tf forgets the event views of earlier versions).
+  required_version = ">= 1.7.0"
 
   required_providers {
     google = {

@@ -18,6 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("gma-import", &["gma-pipeline", "gma-store"]),
     ("gma-retry", &["gma-pipeline", "gma-store"]),
     ("gma-leech", &["gma-pipeline", "gma-store"]),
+    ("gma-refresh", &["gma-pipeline"]),
     (
         "gma",
         &[
@@ -27,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "gma-import",
             "gma-retry",
             "gma-leech",
+            "gma-refresh",
         ],
     ),
     ("gma-testkit", &[]),

@@ -133,8 +133,9 @@ fn query_errors_say_what_to_fix() {
 #[test]
 fn query_under_a_small_memory_limit_completes_by_spilling() {
     let dir = tempfile::tempdir().unwrap();
-    // 400,000 distinct strings numbered by a window: its sort (about 10 MiB) outgrows 8 MiB.
-    let sql = "SELECT COUNT(*) AS n, MAX(rn) AS last FROM (SELECT p, ROW_NUMBER() OVER (ORDER BY p) AS rn FROM (SELECT CONCAT('row-', CAST(value * 7919 % 400000 + 1000000 AS STRING)) AS p FROM range(400000)))";
+    // 1,600,000 distinct strings numbered by a window: its sort (about 40 MiB) outgrows 32 MiB,
+    // which leaves room for the merges of a few partitions' spilled runs (about 4 MB each).
+    let sql = "SELECT COUNT(*) AS n, MAX(rn) AS last FROM (SELECT p, ROW_NUMBER() OVER (ORDER BY p) AS rn FROM (SELECT CONCAT('row-', CAST(value * 7919 % 1600000 + 1000000 AS STRING)) AS p FROM range(1600000)))";
     let run = |sql: &str, limit: (&str, &str)| {
         let mut command = Command::new(gma());
         command
@@ -147,7 +148,7 @@ fn query_under_a_small_memory_limit_completes_by_spilling() {
         };
         command.arg(sql).output().unwrap()
     };
-    let output = run(sql, ("flag", "8MiB"));
+    let output = run(sql, ("flag", "32MiB"));
     assert!(
         output.status.success(),
         "{}",
@@ -155,9 +156,9 @@ fn query_under_a_small_memory_limit_completes_by_spilling() {
     );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "n,last\n400000,400000\n"
+        "n,last\n1600000,1600000\n"
     );
-    let analyzed = run(&format!("EXPLAIN ANALYZE {sql}"), ("flag", "8MiB"));
+    let analyzed = run(&format!("EXPLAIN ANALYZE {sql}"), ("flag", "32MiB"));
     let plan = String::from_utf8_lossy(&analyzed.stdout);
     assert!(
         plan.split("spill_count=")

@@ -353,27 +353,38 @@ fn every_view_is_created_in_a_layer_after_what_it_reads() {
         );
     }
 
+    // Each layer's resource: the event views are typed tables, made by DDL jobs; the others
+    // are views.
+    let resource_of = |layer: &str| {
+        if layer == "events" {
+            ("google_bigquery_job", "typed_table".to_owned())
+        } else {
+            ("google_bigquery_table", format!("views_{layer}"))
+        }
+    };
     for (index, layer) in layer_names.iter().enumerate() {
-        let resource = module.resource("google_bigquery_table", &format!("views_{layer}"));
+        let (kind, name) = resource_of(layer);
+        let resource = module.resource(kind, &name);
         let for_each = attribute(&resource.body, "for_each")
-            .unwrap_or_else(|| panic!("google_bigquery_table.views_{layer} has no for_each"));
+            .unwrap_or_else(|| panic!("{kind}.{name} has no for_each"));
         assert_eq!(
             locals_read(for_each),
             [format!("views_{layer}")],
-            "google_bigquery_table.views_{layer} must be for_each over local.views_{layer}"
+            "{kind}.{name} must be for_each over local.views_{layer}"
         );
         let depends: Vec<String> = attribute(&resource.body, "depends_on")
             .map(traversals)
             .unwrap_or_default();
         assert!(
             depends.contains(&"google_bigquery_job.table".to_owned()),
-            "views_{layer} must depend on the table DDL jobs: {depends:?}"
+            "{kind}.{name} must depend on the table DDL jobs: {depends:?}"
         );
-        if index > 0 {
-            let previous = format!("google_bigquery_table.views_{}", layer_names[index - 1]);
+        if index > 0 && layer != "events" {
+            let (previous_kind, previous_name) = resource_of(&layer_names[index - 1]);
+            let previous = format!("{previous_kind}.{previous_name}");
             assert!(
                 depends.contains(&previous),
-                "views_{layer} must depend on {previous}: {depends:?}"
+                "{kind}.{name} must depend on {previous}: {depends:?}"
             );
         }
     }
@@ -434,16 +445,18 @@ fn container(module: &Module, resource: &Resource, block: &Block) -> Container {
     }
 }
 
-fn help_of(subcommand: &str) -> String {
+fn help_of(subcommand: &[&str]) -> String {
     // A clean environment: clap prints the value of a set variable into the help.
     let output = Command::new(crate::support::gma())
-        .args([subcommand, "--help"])
+        .args(subcommand)
+        .arg("--help")
         .env_clear()
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "gma {subcommand} --help failed: {}",
+        "gma {} --help failed: {}",
+        subcommand.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -460,18 +473,23 @@ fn every_env_var_the_module_sets_is_read_by_the_subcommand_it_runs() {
             containers(&module, resource, &resource.body, &mut found);
         }
     }
-    let subcommands: BTreeSet<&str> = found
-        .iter()
-        .map(|c| c.args.first().map(String::as_str).unwrap_or(""))
-        .collect();
+    let command = |container: &Container| -> Vec<&str> {
+        container
+            .args
+            .iter()
+            .map(String::as_str)
+            .take_while(|arg| !arg.starts_with("--"))
+            .collect()
+    };
+    let subcommands: BTreeSet<String> = found.iter().map(|c| command(c).join(" ")).collect();
     assert_eq!(
         subcommands,
-        BTreeSet::from(["leech", "retry", "serve"]),
-        "the module should run gma serve, retry and leech, one Cloud Run resource each"
+        BTreeSet::from(["leech", "retry", "serve", "views refresh"].map(String::from)),
+        "the module should run gma serve, retry, leech and views refresh, one Cloud Run resource each"
     );
     for container in &found {
-        let subcommand = &container.args[0];
-        let help = help_of(subcommand);
+        let subcommand = command(container).join(" ");
+        let help = help_of(&command(container));
         assert!(
             container.env.len() > 3,
             "{}: only {:?} found; the test reads env blocks and dynamic \"env\" over locals",
@@ -507,7 +525,7 @@ fn every_env_var_the_module_sets_is_read_by_the_subcommand_it_runs() {
 fn the_terraform_test_sees_a_misspelt_env_var() {
     // The check above would pass vacuously if help_of returned everything: a name gma does not
     // read must be missing from the help.
-    let help = help_of("serve");
+    let help = help_of(&["serve"]);
     assert!(help.contains("[env: GMA_WEBHOOK_SECRETS]"));
     assert!(
         !help.contains("[env: GMA_WEBHOOK_SECRET]") && !help.contains("[env: GMA_WEBHOOK_SECRET=")
