@@ -24,7 +24,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         .with_view_settings(args.views.settings("events"));
     let warehouse = Arc::new(crate::backend::limited(warehouse, args.memory)?);
     if !args.no_refresh && reads_a_view(&args.sql) {
-        crate::views_refresh::before_query(&args.data_dir, Arc::clone(&warehouse) as _).await;
+        crate::views_refresh::before_query(&args.data_dir, Arc::clone(&warehouse)).await;
     }
     let result = warehouse
         .query(&args.sql, &Params::new())

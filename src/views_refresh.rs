@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use gma_pipeline::error::error_chain;
@@ -12,16 +12,20 @@ use gma_pipeline::flow::Shard;
 use gma_pipeline::views::{ViewSettings, typed_views};
 use gma_pipeline::warehouse::Warehouse;
 use gma_pipeline::warehouse::local::LocalWarehouse;
-use gma_refresh::{RefreshOptions, RefreshSummary, refresh, refresh_data_dir};
+use gma_refresh::{Compaction, RefreshOptions, RefreshSummary, refresh, refresh_data_dir};
 use gma_store::EventStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend;
-use crate::cli::{Backend, ViewsRefreshArgs};
+use crate::cli::{Backend, MemoryArgs, ViewsRefreshArgs};
 use crate::signals::cancel_on_signal;
 
 /// How often `gma serve` looks for events committed since its last refresh.
 const SERVE_REFRESH_TICK: Duration = Duration::from_secs(1);
+
+/// How often `gma serve`'s refresh also compacts the tables: the appends of a refresh every
+/// second leave small files, merged a few minutes later.
+const SERVE_COMPACT_EVERY: Duration = Duration::from_secs(300);
 
 /// Runs `gma views refresh`: once, or every `--interval` until a signal with `--follow`.
 pub async fn run(args: ViewsRefreshArgs) -> Result<()> {
@@ -33,21 +37,27 @@ pub async fn run(args: ViewsRefreshArgs) -> Result<()> {
             args.data_dir.display()
         );
     }
-    let backend = backend::job_backend(
-        args.warehouse,
-        &args.bigquery,
-        &args.data_dir,
-        false,
-        args.memory,
-    )
-    .await?;
-    let local_dir = local.then(|| args.data_dir.clone());
-    let settings = ViewSettings {
-        events_table: backend
-            .events_table
-            .clone()
-            .unwrap_or_else(|| gma_pipeline::sql::EVENTS.name.to_owned()),
-        ..ViewSettings::default()
+    // The data directory's refresh holds its lock and compacts; BigQuery's is the plain job.
+    let target = if local {
+        Target::Local(Arc::new(
+            local_warehouse(&args.data_dir, args.memory).await?,
+        ))
+    } else {
+        let backend = backend::job_backend(
+            args.warehouse,
+            &args.bigquery,
+            &args.data_dir,
+            false,
+            args.memory,
+        )
+        .await?;
+        let settings = ViewSettings {
+            events_table: backend
+                .events_table
+                .unwrap_or_else(|| gma_pipeline::sql::EVENTS.name.to_owned()),
+            ..ViewSettings::default()
+        };
+        Target::Remote(backend.warehouse, settings)
     };
     let (shutdown, signals) = cancel_on_signal(
         "Stopping: the tables in flight stop after their current chunk; the next refresh goes on from there.",
@@ -64,9 +74,19 @@ pub async fn run(args: ViewsRefreshArgs) -> Result<()> {
         shutdown: shutdown.clone(),
     };
     let outcome = loop {
-        let once = match &local_dir {
-            Some(dir) => refresh_data_dir(dir, Arc::clone(&backend.warehouse), &options).await,
-            None => refresh(Arc::clone(&backend.warehouse), &settings, &options).await,
+        let once = match &target {
+            Target::Local(warehouse) => {
+                refresh_data_dir(
+                    &args.data_dir,
+                    Arc::clone(warehouse),
+                    &options,
+                    Compaction::Always,
+                )
+                .await
+            }
+            Target::Remote(warehouse, settings) => {
+                refresh(Arc::clone(warehouse), settings, &options).await
+            }
         };
         match once {
             Ok(summary) => println!("{summary}"),
@@ -87,6 +107,22 @@ pub async fn run(args: ViewsRefreshArgs) -> Result<()> {
     outcome
 }
 
+/// What `gma views refresh` refreshes.
+enum Target {
+    /// The data directory's tables.
+    Local(Arc<LocalWarehouse>),
+    /// BigQuery's, with the views' settings (the events table's name).
+    Remote(Arc<dyn Warehouse>, ViewSettings),
+}
+
+/// The data directory's warehouse, with the memory limit of the flags.
+async fn local_warehouse(dir: &Path, memory: MemoryArgs) -> Result<LocalWarehouse> {
+    let warehouse = LocalWarehouse::open(dir)
+        .await
+        .with_context(|| format!("opening {}", dir.display()))?;
+    backend::limited(warehouse, memory)
+}
+
 /// Refuses `--only` names that are not typed tables.
 fn check_only(only: &[String]) -> Result<()> {
     for name in only {
@@ -104,12 +140,12 @@ fn check_only(only: &[String]) -> Result<()> {
 /// Brings the data directory's typed tables up to date before `gma query` answers, quietly
 /// unless it fails (then the query still answers, with a warning that the views may miss the
 /// newest events).
-pub async fn before_query(dir: &Path, warehouse: Arc<dyn Warehouse>) {
+pub async fn before_query(dir: &Path, warehouse: Arc<LocalWarehouse>) {
     let options = RefreshOptions {
         progress_bar: std::io::stderr().is_terminal(),
         ..RefreshOptions::default()
     };
-    match refresh_data_dir(dir, warehouse, &options).await {
+    match refresh_data_dir(dir, warehouse, &options, Compaction::AfterAppends).await {
         Ok(summary) if !summary.built.is_empty() => eprintln!("{summary}"),
         Ok(_) => {}
         Err(error) => tracing::warn!(
@@ -127,7 +163,7 @@ pub async fn serve_in_background(
     store: Arc<EventStore>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let warehouse: Arc<dyn Warehouse> = Arc::new(
+    let warehouse = Arc::new(
         LocalWarehouse::open(&dir)
             .await
             .with_context(|| format!("opening {} for the typed tables' refresh", dir.display()))?,
@@ -137,10 +173,17 @@ pub async fn serve_in_background(
         ..RefreshOptions::default()
     };
     let mut refreshed_at: Option<u64> = None;
+    let mut compacted_at: Option<Instant> = None;
     loop {
         let commits = store.metrics().commits.get();
         if refreshed_at != Some(commits) {
-            match refresh_data_dir(&dir, Arc::clone(&warehouse), &options).await {
+            let compact = if compacted_at.is_none_or(|at| at.elapsed() >= SERVE_COMPACT_EVERY) {
+                compacted_at = Some(Instant::now());
+                Compaction::Always
+            } else {
+                Compaction::Never
+            };
+            match refresh_data_dir(&dir, Arc::clone(&warehouse), &options, compact).await {
                 Ok(summary) => {
                     refreshed_at = Some(commits);
                     log_refresh(&summary);

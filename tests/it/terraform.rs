@@ -445,6 +445,16 @@ fn container(module: &Module, resource: &Resource, block: &Block) -> Container {
     }
 }
 
+/// The gma subcommand a container runs: its args up to the first flag.
+fn command(container: &Container) -> Vec<&str> {
+    container
+        .args
+        .iter()
+        .map(String::as_str)
+        .take_while(|arg| !arg.starts_with("--"))
+        .collect()
+}
+
 fn help_of(subcommand: &[&str]) -> String {
     // A clean environment: clap prints the value of a set variable into the help.
     let output = Command::new(crate::support::gma())
@@ -473,14 +483,6 @@ fn every_env_var_the_module_sets_is_read_by_the_subcommand_it_runs() {
             containers(&module, resource, &resource.body, &mut found);
         }
     }
-    let command = |container: &Container| -> Vec<&str> {
-        container
-            .args
-            .iter()
-            .map(String::as_str)
-            .take_while(|arg| !arg.starts_with("--"))
-            .collect()
-    };
     let subcommands: BTreeSet<String> = found.iter().map(|c| command(c).join(" ")).collect();
     assert_eq!(
         subcommands,

@@ -14,6 +14,7 @@ use gma_pipeline::flow::{
 };
 use gma_pipeline::sql::{self, TableDef};
 use gma_pipeline::views::{ViewDef, ViewError, ViewSettings, typed_views};
+use gma_pipeline::warehouse::local::{LocalWarehouse, compact};
 use gma_pipeline::warehouse::{ParamValue, Params, Warehouse, WarehouseError};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,9 @@ pub enum RefreshError {
     /// The pipeline stopped.
     #[error("the refresh pipeline")]
     Flow(#[from] FlowError),
+    /// Compacting the tables after a refresh failed; the refresh's rows stand.
+    #[error("compacting the typed tables")]
+    Compact(#[source] WarehouseError),
     /// The data directory's refresh lock could not be taken.
     #[error("taking the refresh lock (is the data directory writable?)")]
     Lock(#[source] std::io::Error),
@@ -92,19 +96,56 @@ struct DayCount {
 const CHUNK_EVENTS: u64 = 20_000;
 
 /// Brings the typed tables of the data directory `dir` up to date, as [`refresh`] does, holding
-/// its [`RefreshLock`] (waiting while another process refreshes).
+/// its [`RefreshLock`] (waiting while another process refreshes); then, when `compact` says so,
+/// merges the small files appends left in the typed tables and the refresh's own tables.
 ///
 /// # Errors
-/// [`RefreshError::Lock`], or as [`refresh`].
+/// [`RefreshError::Lock`], or as [`refresh`]; [`RefreshError::Compact`] when the refresh
+/// succeeded and the compaction did not (nothing is lost: the files stay as they were).
 pub async fn refresh_data_dir(
     dir: &std::path::Path,
-    warehouse: Arc<dyn Warehouse>,
+    warehouse: Arc<LocalWarehouse>,
     options: &RefreshOptions,
+    compact: Compaction,
 ) -> Result<RefreshSummary, RefreshError> {
     let _lock = RefreshLock::acquire(dir)
         .await
         .map_err(RefreshError::Lock)?;
-    refresh(warehouse, &ViewSettings::default(), options).await
+    let mut summary = refresh(
+        Arc::clone(&warehouse) as Arc<dyn Warehouse>,
+        &ViewSettings::default(),
+        options,
+    )
+    .await?;
+    let wanted = match compact {
+        Compaction::Never => false,
+        Compaction::AfterAppends => summary.total_rows() > 0,
+        Compaction::Always => true,
+    };
+    if wanted {
+        let tables: Vec<TableDef> = typed_views()
+            .map(|(_, table)| table)
+            .chain([sql::WATERMARKS, sql::REFRESH_REQUESTS])
+            .collect();
+        summary.compacted = Some(
+            warehouse
+                .compact(&tables, compact::MIN_FILES)
+                .await
+                .map_err(RefreshError::Compact)?,
+        );
+    }
+    Ok(summary)
+}
+
+/// Whether [`refresh_data_dir`] compacts the tables after the refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// Never (a caller that compacts on its own schedule).
+    Never,
+    /// When the refresh appended rows.
+    AfterAppends,
+    /// Always (also deletes what earlier compactions replaced, once past their grace).
+    Always,
 }
 
 /// Brings the typed tables `options` names (all, in its shard) up to date with the events in
@@ -190,7 +231,7 @@ pub async fn refresh(
         .map(|(_, t)| *t)
         .filter(|t| done.refreshed.iter().any(|r| r.table == t.name))
         .collect();
-    write_marks(&warehouse, &state, &finished, &summary, now, options).await?;
+    write_marks(&warehouse, &state, &finished, now, options).await?;
     summary.elapsed = started.elapsed();
     if done.failed > 0 {
         return Err(RefreshError::Tables {
@@ -364,20 +405,19 @@ impl DoFn for Recording {
     }
 }
 
-/// Moves the watermarks of the `finished` tables, in one append: the received mark when rows
-/// came, on a first build, or when it lags `now` by more than half the lateness (so a quiet
-/// table's windows stay short without a row per run), and the requests mark to the newest
-/// request taken.
+/// Moves the watermarks of the `finished` tables, in one append: the received mark on a first
+/// build or when it lags `now` by more than a quarter of the lateness (windows stay short
+/// without a row per run: `gma serve` refreshes every second or so), and the requests mark to
+/// the newest request taken.
 async fn write_marks(
     warehouse: &Arc<dyn Warehouse>,
     state: &State,
     finished: &[TableDef],
-    summary: &RefreshSummary,
     now: DateTime<Utc>,
     options: &RefreshOptions,
 ) -> Result<(), RefreshError> {
     let newest_request = state.requests.iter().map(|r| r.requested).max();
-    let half_lateness = chrono::TimeDelta::from_std(options.lateness / 2).unwrap_or_default();
+    let step = chrono::TimeDelta::from_std(options.lateness / 4).unwrap_or_default();
     let mut rows = Vec::new();
     let mut mark = |pipeline: String, watermark: DateTime<Utc>| {
         rows.push(MarkRow {
@@ -389,8 +429,7 @@ async fn write_marks(
     };
     for table in finished {
         let marks = marks_of(&state.marks, table.name);
-        let appended = summary.rows.get(table.name).copied().unwrap_or(0) > 0;
-        if appended || marks.received.is_none_or(|m| now - m > half_lateness) {
+        if marks.received.is_none_or(|m| now - m > step) {
             mark(plan::received_mark(table.name), now);
         }
         if let Some(newest) = newest_request

@@ -29,7 +29,7 @@ pub mod plan;
 pub mod step;
 pub mod summary;
 
-pub use job::{RefreshError, refresh, refresh_data_dir};
+pub use job::{Compaction, RefreshError, refresh, refresh_data_dir};
 pub use lock::RefreshLock;
 pub use options::RefreshOptions;
 pub use summary::RefreshSummary;

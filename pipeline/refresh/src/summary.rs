@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gma_pipeline::warehouse::local::compact::Compacted;
 
 /// What one refresh did.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +24,8 @@ pub struct RefreshSummary {
     pub until: Option<DateTime<Utc>>,
     /// How long it took.
     pub elapsed: Duration,
+    /// What the compaction after it did, when one ran (locally).
+    pub compacted: Option<Compacted>,
 }
 
 impl RefreshSummary {
@@ -52,6 +55,13 @@ impl fmt::Display for RefreshSummary {
         }
         if let Some(until) = self.until {
             write!(f, "; up to date until {}", until.to_rfc3339())?;
+        }
+        if let Some(compacted) = self.compacted.filter(|c| c.folders > 0) {
+            write!(
+                f,
+                "; compacted {} folders ({} files merged)",
+                compacted.folders, compacted.files_replaced
+            )?;
         }
         Ok(())
     }

@@ -10,8 +10,9 @@ use chrono::{TimeDelta, Utc};
 use gma_pipeline::testing::{events_batch, events_of, fixture_events, metrics_scenario_events};
 use gma_pipeline::views::ViewSettings;
 use gma_pipeline::warehouse::local::LocalWarehouse;
+use gma_pipeline::warehouse::local::compact;
 use gma_pipeline::warehouse::{Warehouse, request_refresh};
-use gma_refresh::{RefreshOptions, refresh};
+use gma_refresh::{Compaction, RefreshOptions, refresh, refresh_data_dir};
 use gma_store::event::Event;
 use gma_store::{EventStore, StoreOptions};
 
@@ -219,4 +220,43 @@ async fn rows_appended_before_a_crash_are_not_appended_again() {
     assert_eq!(summary.total_rows(), 0, "{summary}");
     assert_eq!(table_rows(dir.typed.as_ref()).await, before);
     assert_views_agree(dir.typed.as_ref(), &dir.reference).await;
+}
+
+#[tokio::test]
+async fn refreshing_a_data_directory_keeps_its_folders_compact() {
+    let dir = Dir::new().await;
+    let (events, payloads) = fixture_events();
+    let warehouse = Arc::new(LocalWarehouse::open(dir._dir.path()).await.unwrap());
+    // Twelve rounds of arrivals, each refreshed as `gma query` does: an append per round.
+    for round in 0..12 {
+        let (live, live_payloads) = moved(
+            &events[..4],
+            &payloads[..4],
+            Utc::now(),
+            &format!("round{round}"),
+        );
+        dir.land(&live, &live_payloads).await;
+        refresh_data_dir(
+            dir._dir.path(),
+            Arc::clone(&warehouse),
+            &RefreshOptions::default(),
+            Compaction::AfterAppends,
+        )
+        .await
+        .unwrap();
+    }
+    for (_, table) in gma_pipeline::views::typed_views() {
+        let folders =
+            compact::live_files_by_folder(&dir._dir.path().join("tables").join(table.name))
+                .unwrap();
+        for (folder, files) in folders {
+            assert!(
+                files < compact::MIN_FILES,
+                "{}: {files} files",
+                folder.display()
+            );
+        }
+    }
+    assert_views_agree(dir.typed.as_ref(), &dir.reference).await;
+    assert_each_delivery_once(dir.typed.as_ref()).await;
 }

@@ -23,6 +23,7 @@
 //! (`` `my-project.gma.events` ``) are accepted and read the local table of that name: the local
 //! store has one dataset, and analysts paste queries written for BigQuery into `gma query`.
 
+pub mod compact;
 pub mod days;
 pub mod events;
 pub mod events_table;
@@ -142,6 +143,40 @@ impl LocalWarehouse {
             ..settings
         };
         self
+    }
+
+    /// Compacts the folders of `tables` holding at least `min_files` small files (see
+    /// [`compact`]); run it with the data directory's refresh lock held, one at a time.
+    ///
+    /// # Errors
+    /// As [`compact::compact_table`], for the first table that failed (those before it stay
+    /// compacted).
+    pub async fn compact(
+        &self,
+        tables: &[TableDef],
+        min_files: usize,
+    ) -> Result<compact::Compacted, WarehouseError> {
+        let mut work = Vec::with_capacity(tables.len());
+        for table in tables {
+            work.push((self.layout.table_dir(table.name), TableLayout::of(table)?));
+        }
+        tokio::task::spawn_blocking(move || {
+            let now = std::time::SystemTime::now();
+            let mut done = compact::Compacted::default();
+            for (dir, layout) in work {
+                let table = compact::compact_table(&dir, &layout, min_files, now)?;
+                done.folders += table.folders;
+                done.files_replaced += table.files_replaced;
+                done.files_deleted += table.files_deleted;
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(|e| {
+            WarehouseError::Store(StoreError::Unavailable {
+                reason: format!("compacting the tables: {e}"),
+            })
+        })?
     }
 
     /// Opens the data directory of the open event `store`, so that appends to `events` go
@@ -444,6 +479,8 @@ impl Warehouse for LocalWarehouse {
     }
 }
 
+#[cfg(test)]
+mod compact_tests;
 #[cfg(test)]
 mod memory_tests;
 #[cfg(test)]

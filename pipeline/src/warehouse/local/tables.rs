@@ -30,36 +30,88 @@ use gma_store::layout::fsync_dir;
 /// Microseconds per day.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// The Parquet files of a table folder (recursively, so day partitions too), in path order.
-/// Temporary files (hidden, `.tmp`) are not listed; a missing folder has none.
+/// The Parquet files of a table folder (recursively, so day partitions too), in path order, as
+/// readers see them: temporary files (hidden, `.tmp`) and files a compaction replaced (named by
+/// a `.covers` whose merged file is present, see [`super::compact`]) are left out; a missing
+/// folder has none.
 ///
 /// # Errors
-/// The I/O error of listing a folder.
+/// The I/O error of listing a folder or reading a `.covers` file.
 pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') {
-                continue;
-            }
-            if entry.file_type()?.is_dir() {
-                pending.push(entry.path());
-            } else if name.ends_with(".parquet") {
-                files.push(entry.path());
-            }
-        }
+        let (live, folders) = folder_entries(&dir)?;
+        files.extend(live);
+        pending.extend(folders);
     }
     files.sort();
     Ok(files)
+}
+
+/// The live Parquet files directly in `folder` (not in its subfolders), in path order.
+///
+/// # Errors
+/// As [`list_files`].
+pub fn live_files(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    let (mut live, _) = folder_entries(folder)?;
+    live.sort();
+    Ok(live)
+}
+
+/// The live Parquet files of `dir` and its subfolders.
+fn folder_entries(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(error) => return Err(error),
+    };
+    let (mut parquet, mut folders) = (Vec::new(), Vec::new());
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            folders.push(entry.path());
+        } else if name.ends_with(".parquet") {
+            parquet.push(entry.path());
+        }
+    }
+    // A merged file's sidecar is read by its path, not found in the listing: it was written
+    // before the merged file appeared, but a listing running meanwhile may show one and not
+    // the other.
+    let mut replaced = std::collections::HashSet::new();
+    for path in &parquet {
+        if let Some(stem) = path.file_stem().map(|s| s.to_string_lossy())
+            && stem.ends_with(super::compact::MERGED)
+        {
+            match read_covers(&dir.join(format!("{stem}{}", super::compact::COVERS))) {
+                Ok(names) => replaced.extend(names),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    parquet.retain(|p| {
+        p.file_name()
+            .is_none_or(|n| !replaced.contains(n.to_string_lossy().as_ref()))
+    });
+    Ok((parquet, folders))
+}
+
+/// The file names a `.covers` sidecar lists.
+///
+/// # Errors
+/// The I/O error of reading it.
+pub fn read_covers(path: &Path) -> io::Result<Vec<String>> {
+    Ok(fs::read_to_string(path)?
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Whether a batch column of type `from` may be stored in a table column of type `to` without
@@ -182,7 +234,7 @@ fn split_by_day(
 
 /// A file name no other writer (in this or another process) picks: the time, the process id,
 /// a per-process counter and a random part.
-fn unique_name() -> String {
+pub(crate) fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let now = chrono::Utc::now().timestamp_micros();
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
