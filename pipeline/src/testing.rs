@@ -120,6 +120,31 @@ pub fn events_of(fixtures: &[gma_testkit::Fixture]) -> (Vec<Event>, Vec<String>)
         .unzip()
 }
 
+/// A fresh data directory holding `events`, and a warehouse over it (appending through its
+/// store) with the views' `settings`.
+///
+/// # Panics
+/// When the directory, the store or the append fails.
+pub async fn local_warehouse_with(
+    events: &[Event],
+    payloads: &[String],
+    settings: crate::views::ViewSettings,
+) -> (tempfile::TempDir, LocalWarehouse) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(
+        EventStore::open(dir.path(), StoreOptions::default()).expect("a store opens in it"),
+    );
+    let warehouse = LocalWarehouse::with_event_store(store)
+        .await
+        .expect("a warehouse over the store")
+        .with_view_settings(settings);
+    warehouse
+        .append(&crate::sql::EVENTS, events_batch(events, payloads))
+        .await
+        .expect("the events are appended");
+    (dir, warehouse)
+}
+
 /// The events table's rows for `events` with their `payloads`.
 ///
 /// # Panics

@@ -169,37 +169,12 @@ pub async fn refresh(
     }
     let now = Utc::now();
     let state = read_state(warehouse.as_ref(), &tables).await?;
-    let mut work = Vec::new();
-    let mut built = Vec::new();
-    let mut days = HashMap::new();
-    for (view, table) in &tables {
-        let marks = marks_of(&state.marks, table.name);
-        if marks.received.is_none() {
-            built.push(table.name);
-        }
-        let event = view.event_type().unwrap_or_default();
-        let mut chunks = Vec::new();
-        for window in plan::windows(&marks, &state.requests, now, options.lateness) {
-            if let std::collections::hash_map::Entry::Vacant(entry) = days.entry(window) {
-                entry.insert(day_counts(warehouse.as_ref(), settings, window).await?);
-            }
-            let of_type: Vec<(NaiveDate, u64)> = days[&window]
-                .iter()
-                .filter(|(e, _, _)| e == event)
-                .map(|(_, day, n)| (*day, *n))
-                .collect();
-            chunks.extend(plan::chunks(window, &of_type, CHUNK_EVENTS));
-        }
-        work.push(TableChunks {
-            view,
-            table: *table,
-            chunks,
-            progress: marks
-                .received
-                .is_none()
-                .then(|| plan::built_mark(table.name)),
-        });
-    }
+    let work = plan_tables(warehouse.as_ref(), settings, options, &tables, &state, now).await?;
+    let built = work
+        .iter()
+        .filter(|w| w.progress.is_some())
+        .map(|w| w.table.name)
+        .collect();
     let planned = work.iter().map(|w| w.chunks.len() as u64).sum();
     let failed_tables = Arc::new(Mutex::new(BTreeSet::new()));
     let done = run_tables(
@@ -242,6 +217,45 @@ pub async fn refresh(
         });
     }
     Ok(summary)
+}
+
+/// Each table's chunks: its windows, cut by the days that hold events of its type.
+async fn plan_tables(
+    warehouse: &dyn Warehouse,
+    settings: &ViewSettings,
+    options: &RefreshOptions,
+    tables: &[(&'static ViewDef, TableDef)],
+    state: &State,
+    now: DateTime<Utc>,
+) -> Result<Vec<TableChunks>, RefreshError> {
+    let mut work = Vec::new();
+    let mut days = HashMap::new();
+    for (view, table) in tables {
+        let marks = marks_of(&state.marks, table.name);
+        let event = view.event_type().unwrap_or_default();
+        let mut chunks = Vec::new();
+        for window in plan::windows(&marks, &state.requests, now, options.lateness) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = days.entry(window) {
+                entry.insert(day_counts(warehouse, settings, window).await?);
+            }
+            let of_type: Vec<(NaiveDate, u64)> = days[&window]
+                .iter()
+                .filter(|(e, _, _)| e == event)
+                .map(|(_, day, n)| (*day, *n))
+                .collect();
+            chunks.extend(plan::chunks(window, &of_type, CHUNK_EVENTS));
+        }
+        work.push(TableChunks {
+            view,
+            table: *table,
+            chunks,
+            progress: marks
+                .received
+                .is_none()
+                .then(|| plan::built_mark(table.name)),
+        });
+    }
+    Ok(work)
 }
 
 /// The typed tables `options` names that fall in its shard.

@@ -7,29 +7,20 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
-use gma_pipeline::testing::{emulator_config, events_batch, fixture_events, with_dataset};
+use gma_pipeline::testing::{
+    emulator_config, events_batch, fixture_events, local_warehouse_with, with_dataset,
+};
 use gma_pipeline::views::{VIEWS, ViewSettings};
 use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_pipeline::warehouse::{Warehouse, request_refresh};
 use gma_refresh::{RefreshOptions, refresh};
 use gma_store::event::Event;
-use gma_store::{EventStore, StoreOptions};
 
 use common::{assert_each_delivery_once, assert_views_agree, table_rows};
 
 /// A data directory holding `events`, read through the payload views (the reference).
 async fn reference(events: &[Event], payloads: &[String]) -> (tempfile::TempDir, LocalWarehouse) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-    let warehouse = LocalWarehouse::with_event_store(store)
-        .await
-        .unwrap()
-        .with_view_settings(ViewSettings::default().reading_payloads());
-    warehouse
-        .append(&gma_pipeline::sql::EVENTS, events_batch(events, payloads))
-        .await
-        .unwrap();
-    (dir, warehouse)
+    local_warehouse_with(events, payloads, ViewSettings::default().reading_payloads()).await
 }
 
 #[tokio::test]

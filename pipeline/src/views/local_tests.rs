@@ -1,15 +1,12 @@
 //! Every view on DataFusion over the data directory, its values checked against the payloads.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value};
 
 use super::*;
-use crate::testing::{events_batch, fixture_events};
+use crate::testing::fixture_events;
 use crate::warehouse::local::LocalWarehouse;
 use crate::warehouse::{Params, Warehouse};
 use gma_store::event::Event;
-use gma_store::{EventStore, StoreOptions};
 
 /// A data directory holding `events`, and a warehouse over it whose event views are computed
 /// from payloads (the reference the typed tables are checked against in gma-refresh).
@@ -17,17 +14,12 @@ pub(crate) async fn local_with(
     events: &[Event],
     payloads: &[String],
 ) -> (tempfile::TempDir, LocalWarehouse) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EventStore::open(dir.path(), StoreOptions::default()).unwrap());
-    let warehouse = LocalWarehouse::with_event_store(store)
-        .await
-        .unwrap()
-        .with_view_settings(ViewSettings::default().reading_payloads());
-    warehouse
-        .append(&crate::sql::EVENTS, events_batch(events, payloads))
-        .await
-        .unwrap();
-    (dir, warehouse)
+    crate::testing::local_warehouse_with(
+        events,
+        payloads,
+        ViewSettings::default().reading_payloads(),
+    )
+    .await
 }
 
 /// The rows of `SELECT * FROM view` as JSON objects.

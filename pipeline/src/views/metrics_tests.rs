@@ -21,7 +21,6 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{
@@ -37,7 +36,6 @@ use crate::warehouse::crosscheck_tests::rows;
 use crate::warehouse::local::LocalWarehouse;
 use crate::warehouse::{Params, QueryResult, Warehouse};
 use gma_store::event::Event;
-use gma_store::{EventStore, StoreOptions};
 
 /// The views checked (the metrics and DORA views, with the latest-state view the DORA views
 /// build on), each with the columns that name one of its rows: a golden file's rows are sorted
@@ -125,21 +123,8 @@ fn scenario_events() -> (Vec<Event>, Vec<String>) {
 /// The event views are computed from payloads, the reference the typed tables are checked
 /// against (in gma-refresh's tests).
 async fn local_scenario(settings: ViewSettings) -> (tempfile::TempDir, LocalWarehouse) {
-    let settings = settings.reading_payloads();
     let (events, payloads) = scenario_events();
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Arc::new(
-        EventStore::open(dir.path(), StoreOptions::default()).expect("a store opens in it"),
-    );
-    let warehouse = LocalWarehouse::with_event_store(store)
-        .await
-        .expect("a warehouse over the store")
-        .with_view_settings(settings);
-    warehouse
-        .append(&crate::sql::EVENTS, events_batch(&events, &payloads))
-        .await
-        .expect("the events are appended");
-    (dir, warehouse)
+    crate::testing::local_warehouse_with(&events, &payloads, settings.reading_payloads()).await
 }
 
 /// A view's rows in the form of its golden file: its columns in the view's order and, per row,

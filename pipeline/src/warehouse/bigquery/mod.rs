@@ -270,6 +270,15 @@ impl BigQueryWarehouse {
         Ok(())
     }
 
+    /// The REST path of the table `name` of the dataset.
+    fn table_path(&self, name: &str) -> String {
+        let config = &self.inner.config;
+        format!(
+            "projects/{}/datasets/{}/tables/{name}",
+            config.project, config.dataset
+        )
+    }
+
     async fn insert_chunk(
         &self,
         table: &TableDef,
@@ -283,10 +292,7 @@ impl BigQueryWarehouse {
             "inserting {count} rows into {}.{}.{}",
             config.project, config.dataset, table.name
         );
-        let path = format!(
-            "projects/{}/datasets/{}/tables/{}/insertAll",
-            config.project, config.dataset, table.name
-        );
+        let path = format!("{}/insertAll", self.table_path(table.name));
         let answer = self
             .inner
             .rest
@@ -668,10 +674,7 @@ impl Warehouse for BigQueryWarehouse {
     async fn replace_view_with_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
         self.ensure_dataset().await?;
         let config = &self.inner.config;
-        let path = format!(
-            "projects/{}/datasets/{}/tables/{}",
-            config.project, config.dataset, table.name
-        );
+        let path = self.table_path(table.name);
         let what = format!(
             "reading the table {}.{}.{}",
             config.project, config.dataset, table.name
