@@ -1,5 +1,5 @@
 -- DuckDB equivalent of views/unique_events.sql, for bench/views.sh: one row per delivery (the
--- copy received last, ties broken by the payload's hash), reading the same Parquet files as
+-- copy received first, ties broken by the payload's hash), reading the same Parquet files as
 -- gma (`${events}` is replaced by the script with read_parquet of the data directory's files).
 CREATE OR REPLACE VIEW unique_events AS
 SELECT
@@ -26,7 +26,7 @@ FROM (
     *,
     row_number() OVER (
       PARTITION BY delivery_id, event
-      ORDER BY received DESC, payload_sha256 DESC
+      ORDER BY received, payload_sha256 DESC
     ) AS copy
   FROM ${events}
 )

@@ -67,6 +67,10 @@ struct Args {
     /// Seed of everything random, so two runs with the same seed write the same files.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// When the first story starts, in seconds since the Unix epoch (default 2026-01-01): a later
+    /// start gives events of days after an earlier run's, such as new arrivals.
+    #[arg(long, default_value_t = START)]
+    start_unix: i64,
 }
 
 /// Seconds of 2026-01-01T00:00:00Z.
@@ -897,7 +901,7 @@ fn main() -> Result<()> {
     let mut story = 0u64;
     while out.written < args.events {
         let opened =
-            START + LOOK_BACK + story as i64 * spacing + generator.rng.range(0, spacing.max(1));
+            args.start_unix + LOOK_BACK + story as i64 * spacing + generator.rng.range(0, spacing.max(1));
         generator.story(story, opened)?;
         story += 1;
         out.write_until(&mut generator, (opened - LOOK_BACK) * 1_000_000)?;
