@@ -900,8 +900,10 @@ fn main() -> Result<()> {
     };
     let mut story = 0u64;
     while out.written < args.events {
-        let opened =
-            args.start_unix + LOOK_BACK + story as i64 * spacing + generator.rng.range(0, spacing.max(1));
+        let opened = args.start_unix
+            + LOOK_BACK
+            + story as i64 * spacing
+            + generator.rng.range(0, spacing.max(1));
         generator.story(story, opened)?;
         story += 1;
         out.write_until(&mut generator, (opened - LOOK_BACK) * 1_000_000)?;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use gma_pipeline::warehouse::Warehouse;
 use gma_testkit::{Delivery, GmaServer};
 use serde_json::{Value, json};
 
@@ -243,4 +244,58 @@ async fn serve_keeps_the_typed_tables_current() {
     }
     assert_eq!(server.terminate(), Some(0), "{}", server.log());
     assert_eq!(query(&data, &[], sql)[0]["n"], json!(1));
+}
+
+#[tokio::test]
+async fn views_apply_then_refresh_fill_the_typed_tables_in_bigquery() {
+    let config = gma_pipeline::testing::emulator_config("refresh_cli");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let fixtures = fixtures();
+    let pull_requests = fixtures.iter().filter(|(e, _)| e == "pull_request").count();
+    let now = chrono::Utc::now().timestamp();
+    let file = import_file(tmp.path(), "bq", fixtures.len(), now - 600, 1);
+    let endpoint = config.endpoint.clone().unwrap();
+    let bigquery = [
+        "--bigquery-project",
+        &config.project,
+        "--bigquery-dataset",
+        &config.dataset,
+        "--bigquery-endpoint",
+        &endpoint,
+    ];
+    let data_dir = ["--data-dir", data.to_str().unwrap()];
+    gma_pipeline::testing::with_dataset(config.clone(), |warehouse| async move {
+        let apply = [&["views", "apply"][..], &bigquery].concat();
+        succeeded(run(&apply), "views apply");
+        let import = [
+            &["import", "--sink", "bigquery", file.to_str().unwrap()][..],
+            &data_dir,
+            &bigquery,
+        ]
+        .concat();
+        succeeded(run(&import), "import");
+        let refresh = [&["views", "refresh", "--warehouse", "bigquery"][..], &data_dir, &bigquery].concat();
+        let out = succeeded(run(&refresh), "views refresh");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("built from all stored events"), "{said}");
+        let rows = warehouse
+            .query(
+                "SELECT COUNT(*) AS n, COUNT(DISTINCT delivery_id) AS ids FROM `${dataset}pull_request_events`",
+                &gma_pipeline::warehouse::Params::new(),
+            )
+            .await
+            .unwrap();
+        let batch = &rows.batches[0];
+        let value = |i: usize| {
+            arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batch.column(i))
+                .value(0)
+        };
+        assert_eq!((value(0), value(1)), (pull_requests as i64, pull_requests as i64));
+        // A second run appends nothing.
+        let out = succeeded(run(&refresh), "views refresh again");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains(": 0 rows appended"), "{said}");
+    })
+    .await;
 }

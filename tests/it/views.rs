@@ -153,6 +153,23 @@ fn views_apply_dry_run_prints_ddl_and_refuses_unknown_views() {
         Some(&"CREATE OR REPLACE VIEW `p.d.dora_lead_time` AS")
     );
     assert!(ddl.contains("IN UNNEST(['production', 'prod'])"), "{ddl}");
+    // The event views it reads are typed tables, with the refresh's own tables.
+    for table in [
+        "pull_request_events",
+        "deployment_status_events",
+        "refresh_requests",
+        "watermarks",
+    ] {
+        assert!(
+            ddl.contains(&format!("CREATE TABLE IF NOT EXISTS `p.d.{table}`")),
+            "{table}: {ddl}"
+        );
+    }
+    assert!(
+        !ddl.contains("CREATE OR REPLACE VIEW `p.d.pull_request_events`"),
+        "{ddl}"
+    );
+    assert!(ddl.contains("gma views refresh"), "{ddl}");
     assert!(!ddl.contains("${"), "a placeholder is left: {ddl}");
 
     let out = dry_run(&["--only", "pulls"]);

@@ -93,7 +93,7 @@ struct DayCount {
 
 /// At most this many events of a table's type in one chunk (unless a single day holds more):
 /// the dedupe and projection of a chunk run over its events at once.
-const CHUNK_EVENTS: u64 = 20_000;
+const CHUNK_EVENTS: u64 = 5_000;
 
 /// Brings the typed tables of the data directory `dir` up to date, as [`refresh`] does, holding
 /// its [`RefreshLock`] (waiting while another process refreshes); then, when `compact` says so,
