@@ -111,10 +111,11 @@ fn day_window(day: NaiveDate) -> Option<Window> {
     })
 }
 
-/// `window` cut into chunks of whole days: from a day `days` says holds events (with how many,
-/// in any order) to a later one, packed while they hold at most `max_events` together (a larger
-/// day is a chunk alone), each chunk clipped to the window; days holding none are never the
-/// start or end of a chunk. Oldest first.
+/// `window` cut into chunks: from a day `days` says holds events (with how many, in any order)
+/// to a later one, packed while they hold at most `max_events` together, each chunk clipped to
+/// the window; days holding none are never the start or end of a chunk; a day holding more is
+/// cut into equal spans of time instead ([`slices`]), so a chunk's size stays bounded however
+/// busy a day is. Oldest first.
 pub fn chunks(window: Window, days: &[(NaiveDate, u64)], max_events: u64) -> Vec<Window> {
     let mut days: Vec<(NaiveDate, u64)> = days.iter().copied().filter(|(_, n)| *n > 0).collect();
     days.sort_unstable();
@@ -130,6 +131,10 @@ pub fn chunks(window: Window, days: &[(NaiveDate, u64)], max_events: u64) -> Vec
         if piece.after >= piece.until {
             continue;
         }
+        if events > max_events {
+            chunks.extend(slices(piece, events, max_events));
+            continue;
+        }
         match chunks.last_mut() {
             Some((last, held)) if *held + events <= max_events => {
                 last.until = piece.until;
@@ -139,6 +144,28 @@ pub fn chunks(window: Window, days: &[(NaiveDate, u64)], max_events: u64) -> Vec
         }
     }
     chunks.into_iter().map(|(chunk, _)| chunk).collect()
+}
+
+/// `piece` (one day, or part of one) holding `events`, more than `max_events`, cut into equal
+/// spans of time expected to hold at most `max_events` each (a day's events spread over it),
+/// each with its share of the events.
+fn slices(piece: Window, events: u64, max_events: u64) -> Vec<(Window, u64)> {
+    let count = events.div_ceil(max_events.max(1)).max(1);
+    let span = (piece.until - piece.after) / i32::try_from(count).unwrap_or(i32::MAX);
+    let mut slices = Vec::new();
+    let mut after = piece.after;
+    for i in 1..=count {
+        let until = if i == count {
+            piece.until
+        } else {
+            (after + span).min(piece.until)
+        };
+        if after < until {
+            slices.push((Window { after, until }, events / count));
+        }
+        after = until;
+    }
+    slices
 }
 
 #[cfg(test)]
@@ -259,9 +286,25 @@ mod tests {
                     after: at("2026-12-01T22:00:00Z"),
                     until: before("2026-12-04T00:00:00Z")
                 },
-                // 12-06 alone, larger than the limit.
+                // 12-06, larger than the limit: five spans of 4.8 hours.
                 Window {
                     after: before("2026-12-06T00:00:00Z"),
+                    until: before("2026-12-06T04:48:00Z")
+                },
+                Window {
+                    after: before("2026-12-06T04:48:00Z"),
+                    until: before("2026-12-06T09:36:00Z")
+                },
+                Window {
+                    after: before("2026-12-06T09:36:00Z"),
+                    until: before("2026-12-06T14:24:00Z")
+                },
+                Window {
+                    after: before("2026-12-06T14:24:00Z"),
+                    until: before("2026-12-06T19:12:00Z")
+                },
+                Window {
+                    after: before("2026-12-06T19:12:00Z"),
                     until: before("2026-12-07T00:00:00Z")
                 },
                 // 12-07 to the window's end, across 12-08 which held nothing: 25 events.
