@@ -10,33 +10,64 @@
 --   by default `incident`), from its creation (started_at) to its closing (restored_at).
 -- restore_seconds = restored_at - started_at; NULL while not restored. Take the median of
 -- restore_seconds over a period for DORA's time to restore.
-WITH failed AS (
+-- Each failure's restore is found in one ordered pass over its repository's and environment's
+-- failures and successes, so the view grows with the number of deployments, not its square.
+WITH restore_timeline AS (
   SELECT
-    failure.organization,
-    failure.organization_id,
-    failure.repository_full_name,
-    failure.repository,
-    failure.repository_id,
-    failure.environment,
-    failure.deployment_id,
-    failure.final_state_at AS started_at,
-    MIN(fix.first_success_at) AS restored_at
-  FROM `${dataset}deployment_outcomes` AS failure
-  LEFT JOIN `${dataset}deployment_outcomes` AS fix
-    ON fix.repository_id = failure.repository_id
-    AND fix.environment = failure.environment
-    AND fix.is_production
-    AND fix.first_success_at > failure.final_state_at
-  WHERE failure.is_production AND failure.final_state IN ('failure', 'error')
-  GROUP BY
-    failure.organization,
-    failure.organization_id,
-    failure.repository_full_name,
-    failure.repository,
-    failure.repository_id,
-    failure.environment,
-    failure.deployment_id,
-    failure.final_state_at
+    organization,
+    organization_id,
+    repository_full_name,
+    repository,
+    repository_id,
+    environment,
+    deployment_id,
+    final_state_at AS happened_at,
+    0 AS is_success,
+    CAST(NULL AS TIMESTAMP) AS success_at
+  FROM `${dataset}deployment_outcomes`
+  WHERE is_production AND final_state IN ('failure', 'error')
+  UNION ALL
+  SELECT
+    CAST(NULL AS STRING) AS organization,
+    CAST(NULL AS INT64) AS organization_id,
+    CAST(NULL AS STRING) AS repository_full_name,
+    CAST(NULL AS STRING) AS repository,
+    repository_id,
+    environment,
+    CAST(NULL AS INT64) AS deployment_id,
+    first_success_at AS happened_at,
+    1 AS is_success,
+    first_success_at AS success_at
+  FROM `${dataset}deployment_outcomes`
+  WHERE is_production AND first_success_at IS NOT NULL
+),
+-- Per failure, the first success after it (later in time; at the same instant, failures first).
+failed AS (
+  SELECT * EXCEPT (is_success, success_at)
+  FROM (
+    SELECT
+      organization,
+      organization_id,
+      repository_full_name,
+      repository,
+      repository_id,
+      environment,
+      deployment_id,
+      happened_at AS started_at,
+      is_success,
+      success_at,
+      IF(
+        repository_id IS NULL OR environment IS NULL OR happened_at IS NULL,
+        NULL,
+        MIN(success_at) OVER (
+          PARTITION BY repository_id, environment
+          ORDER BY happened_at DESC, is_success
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        )
+      ) AS restored_at
+    FROM restore_timeline
+  )
+  WHERE is_success = 0
 ),
 incidents AS (
   SELECT DISTINCT
