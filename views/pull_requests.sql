@@ -8,7 +8,7 @@
 -- became ready for review: its creation when it was opened ready, else when a draft was first
 -- marked ready (a later trip through draft does not move it); NULL while neither was seen.
 SELECT
-  * EXCEPT (version),
+  *,
   CASE
     WHEN additions + deletions <= 9 THEN 'XS'
     WHEN additions + deletions <= 49 THEN 'S'
@@ -34,17 +34,32 @@ SELECT
   END AS submission_time
 FROM (
   SELECT
-    * EXCEPT (event, action, requested_reviewer, requested_team, label),
-    IF(
-      MAX(IF(action = 'opened' AND NOT COALESCE(draft, FALSE), 1, 0)) OVER (PARTITION BY id) = 1,
-      created_at,
-      MIN(IF(action = 'ready_for_review', updated_at, NULL)) OVER (PARTITION BY id)
-    ) AS ready_at,
-    ROW_NUMBER() OVER (
-      PARTITION BY id
-      ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC
-    ) AS version
-  FROM `${dataset}pull_request_events`
-  WHERE id IS NOT NULL
+    e.* EXCEPT (event, action, requested_reviewer, requested_team, label),
+    IF(readiness.opened_ready, e.created_at, readiness.first_ready_for_review_at) AS ready_at
+  FROM `${dataset}pull_request_events` AS e
+  JOIN (
+    SELECT delivery_id
+    FROM (
+      SELECT
+        delivery_id,
+        ROW_NUMBER() OVER (
+          PARTITION BY id
+          ORDER BY updated_at DESC NULLS LAST, received DESC, delivery_id DESC
+        ) AS version
+      FROM `${dataset}pull_request_events`
+      WHERE id IS NOT NULL
+    )
+    WHERE version = 1
+  ) AS newest
+    ON newest.delivery_id = e.delivery_id
+  JOIN (
+    SELECT
+      id,
+      MAX(IF(action = 'opened' AND NOT COALESCE(draft, FALSE), 1, 0)) = 1 AS opened_ready,
+      MIN(IF(action = 'ready_for_review', updated_at, NULL)) AS first_ready_for_review_at
+    FROM `${dataset}pull_request_events`
+    WHERE id IS NOT NULL
+    GROUP BY id
+  ) AS readiness
+    ON readiness.id = e.id
 )
-WHERE version = 1

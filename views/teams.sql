@@ -4,16 +4,21 @@
 -- row (GMA's views returned every tied row). `received` and `delivery_id` name the delivery that
 -- brought this state. `is_deleted` is true once the newest event deleted it.
 SELECT
-  * EXCEPT (version)
-FROM (
-  SELECT
-    * EXCEPT (event, action),
-    action = 'deleted' AS is_deleted,
-    ROW_NUMBER() OVER (
-      PARTITION BY id
-      ORDER BY received DESC, delivery_id DESC
-    ) AS version
-  FROM `${dataset}team_events`
-  WHERE id IS NOT NULL
-)
-WHERE version = 1
+  e.* EXCEPT (event, action),
+  e.action = 'deleted' AS is_deleted
+FROM `${dataset}team_events` AS e
+JOIN (
+  SELECT delivery_id
+  FROM (
+    SELECT
+      delivery_id,
+      ROW_NUMBER() OVER (
+        PARTITION BY id
+        ORDER BY received DESC, delivery_id DESC
+      ) AS version
+    FROM `${dataset}team_events`
+    WHERE id IS NOT NULL
+  )
+  WHERE version = 1
+) AS newest
+  ON newest.delivery_id = e.delivery_id

@@ -5,15 +5,20 @@
 -- (GMA's views returned every tied row). `received` and `delivery_id` name the delivery that
 -- brought this state.
 SELECT
-  * EXCEPT (version)
-FROM (
-  SELECT
-    * EXCEPT (event, action),
-    ROW_NUMBER() OVER (
-      PARTITION BY id
-      ORDER BY CASE status WHEN 'completed' THEN 3 WHEN 'in_progress' THEN 2 ELSE 1 END DESC, completed_at DESC NULLS LAST, received DESC, delivery_id DESC
-    ) AS version
-  FROM `${dataset}workflow_job_events`
-  WHERE id IS NOT NULL
-)
-WHERE version = 1
+  e.* EXCEPT (event, action)
+FROM `${dataset}workflow_job_events` AS e
+JOIN (
+  SELECT delivery_id
+  FROM (
+    SELECT
+      delivery_id,
+      ROW_NUMBER() OVER (
+        PARTITION BY id
+        ORDER BY CASE status WHEN 'completed' THEN 3 WHEN 'in_progress' THEN 2 ELSE 1 END DESC, completed_at DESC NULLS LAST, received DESC, delivery_id DESC
+      ) AS version
+    FROM `${dataset}workflow_job_events`
+    WHERE id IS NOT NULL
+  )
+  WHERE version = 1
+) AS newest
+  ON newest.delivery_id = e.delivery_id

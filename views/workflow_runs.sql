@@ -4,15 +4,20 @@
 -- last, then the greatest delivery_id, so a tie still gives one row (GMA's views returned every
 -- tied row). `received` and `delivery_id` name the delivery that brought this state.
 SELECT
-  * EXCEPT (version)
-FROM (
-  SELECT
-    * EXCEPT (event, action),
-    ROW_NUMBER() OVER (
-      PARTITION BY id
-      ORDER BY run_attempt DESC NULLS LAST, updated_at DESC NULLS LAST, received DESC, delivery_id DESC
-    ) AS version
-  FROM `${dataset}workflow_run_events`
-  WHERE id IS NOT NULL
-)
-WHERE version = 1
+  e.* EXCEPT (event, action)
+FROM `${dataset}workflow_run_events` AS e
+JOIN (
+  SELECT delivery_id
+  FROM (
+    SELECT
+      delivery_id,
+      ROW_NUMBER() OVER (
+        PARTITION BY id
+        ORDER BY run_attempt DESC NULLS LAST, updated_at DESC NULLS LAST, received DESC, delivery_id DESC
+      ) AS version
+    FROM `${dataset}workflow_run_events`
+    WHERE id IS NOT NULL
+  )
+  WHERE version = 1
+) AS newest
+  ON newest.delivery_id = e.delivery_id

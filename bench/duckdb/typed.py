@@ -3,10 +3,12 @@
     python typed.py build DATA_DIR OUT_DIR       -> {"seconds", "cpu_seconds", "peak_rss_mib", "tables": {name: rows}}
         writes the typed tables DuckDB's twins of the event views give (TABLES) as Parquet
         files under OUT_DIR, from the events of DATA_DIR: what `gma views refresh` builds.
-    python typed.py scan DATA_DIR VIEW time      -> {"view", "seconds", "cpu_seconds", "peak_rss_mib"}
-    python typed.py scan DATA_DIR VIEW check     -> {"view", "rows", "checks": {...}}
-        the latest-state twins (run.py's files) over gma's own typed tables in DATA_DIR, read as
-        gma reads them (the live files: not those a compaction's .covers replaced).
+    python typed.py scan DATA_DIR VIEW time [SHAPE]   -> {"view", "shape", "seconds", "cpu_seconds", "peak_rss_mib"}
+    python typed.py scan DATA_DIR VIEW check [SHAPE]  -> {"view", "shape", "rows", "checks": {...}}
+        the latest-state twins over gma's own typed tables in DATA_DIR, read as gma reads them
+        (the live files: not those a compaction's .covers replaced). SHAPE "window" (default):
+        run.py's twins, which sort whole rows by id; "joined": joined/*.sql, the shape of gma's
+        own views (the newest version chosen over a few columns, then its row joined back).
 """
 import json
 import pathlib
@@ -67,19 +69,21 @@ def build(data_dir, out_dir):
     }
 
 
-def scan(data_dir, view, mode):
+def scan(data_dir, view, mode, shape="window"):
     con = connect()
     tables = pathlib.Path(data_dir) / "tables"
     for name in TABLES:
         files = live_files(tables / name)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {quoted(files)}")
     for name in LATEST:
-        con.execute((HERE / f"{name}.sql").read_text())
+        joined = HERE / "joined" / f"{name}.sql"
+        con.execute((joined if shape == "joined" and joined.exists() else HERE / f"{name}.sql").read_text())
     if mode == "time":
         cpu_start, start = duck.cpu(), time.monotonic()
         con.execute(f"COPY (SELECT * FROM {view}) TO '/dev/null' (FORMAT csv, HEADER)")
         return {
             "view": view,
+            "shape": shape,
             "seconds": round(time.monotonic() - start, 3),
             "cpu_seconds": round(duck.cpu() - cpu_start, 3),
             "peak_rss_mib": round(duck.resource.getrusage(duck.resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -87,11 +91,11 @@ def scan(data_dir, view, mode):
     cursor = con.execute(f"SELECT {duck.CHECKS[view]} FROM {view}")
     names = [d[0] for d in cursor.description]
     checks = {n: (None if v is None else int(v)) for n, v in zip(names, cursor.fetchone())}
-    return {"view": view, "rows": checks["rows"], "checks": checks}
+    return {"view": view, "shape": shape, "rows": checks["rows"], "checks": checks}
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "build":
         print(json.dumps(build(sys.argv[2], sys.argv[3])))
     else:
-        print(json.dumps(scan(sys.argv[2], sys.argv[3], sys.argv[4])))
+        print(json.dumps(scan(*sys.argv[2:6])))
