@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::TryStreamExt;
 use gma_pipeline::warehouse::local::LocalWarehouse;
-use gma_pipeline::warehouse::{Params, Warehouse};
+use gma_pipeline::warehouse::{BatchStream, Params};
 
 use crate::cli::{OutputFormat, QueryArgs};
 
@@ -26,20 +28,18 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     if !args.no_refresh && reads_a_view(&args.sql) {
         crate::views_refresh::before_query(&args.data_dir, Arc::clone(&warehouse)).await;
     }
-    let result = warehouse
-        .query(&args.sql, &Params::new())
-        .await
-        .context("running the query")?;
     let format = match args.format {
         OutputFormat::Auto if std::io::stdout().is_terminal() => OutputFormat::Table,
         OutputFormat::Auto => OutputFormat::Csv,
         other => other,
     };
+    let (schema, rows) = warehouse
+        .stream(&args.sql, &Params::new())
+        .await
+        .context("running the query")?;
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    write(&mut out, format, &result.batches, &result.schema)?;
-    out.flush()?;
-    Ok(())
+    let out = std::io::BufWriter::new(stdout.lock());
+    write(out, format, rows, &schema).await
 }
 
 /// Whether `sql` may read a view of `views/` (so the typed tables it reads through must be
@@ -54,49 +54,57 @@ fn reads_a_view(sql: &str) -> bool {
         .any(|view| words.contains(view.name))
 }
 
-fn write(
-    out: &mut impl Write,
+/// Writes the rows of `rows` to `out` in `format`. Every format but the table (whose columns are
+/// as wide as their widest value) writes each batch as it comes, so a large result is neither
+/// held in memory nor waited for whole.
+async fn write(
+    mut out: impl Write,
     format: OutputFormat,
-    batches: &[RecordBatch],
-    schema: &arrow::datatypes::SchemaRef,
+    mut rows: BatchStream,
+    schema: &SchemaRef,
 ) -> Result<()> {
+    let mut next = async || rows.try_next().await.context("running the query");
     match format {
         OutputFormat::Table | OutputFormat::Auto => {
-            let table = if batches.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
-                    schema.clone(),
-                )])?
-            } else {
-                arrow::util::pretty::pretty_format_batches(batches)?
-            };
+            let mut batches = vec![RecordBatch::new_empty(schema.clone())];
+            while let Some(batch) = next().await? {
+                batches.push(batch);
+            }
+            let table = arrow::util::pretty::pretty_format_batches(&batches)?;
             writeln!(out, "{table}")?;
         }
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(out);
-            if batches.is_empty() {
+            let mut wrote = false;
+            while let Some(batch) = next().await? {
+                writer.write(&batch)?;
+                wrote = true;
+            }
+            if !wrote {
                 writer.write(&RecordBatch::new_empty(schema.clone()))?;
             }
-            for batch in batches {
-                writer.write(batch)?;
-            }
+            out = writer.into_inner();
         }
         OutputFormat::Json => {
             let mut writer = arrow::json::ArrayWriter::new(out);
-            for batch in batches {
-                writer.write(batch)?;
+            while let Some(batch) = next().await? {
+                writer.write(&batch)?;
             }
             writer.finish()?;
+            out = writer.into_inner();
         }
         OutputFormat::Ndjson => {
             let mut writer = arrow::json::LineDelimitedWriter::new(out);
-            for batch in batches {
-                writer.write(batch)?;
+            while let Some(batch) = next().await? {
+                writer.write(&batch)?;
             }
             writer.finish()?;
+            out = writer.into_inner();
         }
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -213,6 +213,29 @@ impl LocalWarehouse {
         ctx
     }
 
+    /// The columns of `sql`'s result and its rows as they are computed: for a caller that writes
+    /// them out as they come (and must name the columns of an empty result).
+    ///
+    /// # Errors
+    /// As [`Warehouse::query`].
+    pub async fn stream(
+        &self,
+        sql: &str,
+        params: &Params,
+    ) -> Result<(SchemaRef, BatchStream), WarehouseError> {
+        let run = async {
+            let frame = self.plan(sql, params).await?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            Ok((schema, frame.execute_stream().await?))
+        };
+        let (schema, stream) = run.await.map_err(|e| self.memory.explain(e))?;
+        let memory = self.memory.explainer();
+        let stream = stream
+            .map_err(move |e| memory.explain(WarehouseError::from(e)))
+            .boxed();
+        Ok((schema, stream))
+    }
+
     /// Parses, binds, rewrites and plans `sql` in a fresh session over the files present now,
     /// with the tables and views it names registered.
     async fn plan(&self, sql: &str, params: &Params) -> Result<DataFrame, WarehouseError> {
@@ -427,15 +450,7 @@ impl Warehouse for LocalWarehouse {
         sql: &str,
         params: &Params,
     ) -> Result<BatchStream, WarehouseError> {
-        let run = async {
-            let frame = self.plan(sql, params).await?;
-            Ok(frame.execute_stream().await?)
-        };
-        let stream = run.await.map_err(|e| self.memory.explain(e))?;
-        let memory = self.memory.explainer();
-        Ok(stream
-            .map_err(move |e| memory.explain(WarehouseError::from(e)))
-            .boxed())
+        Ok(self.stream(sql, params).await?.1)
     }
 
     async fn ensure_table(&self, table: &TableDef) -> Result<(), WarehouseError> {
