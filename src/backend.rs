@@ -145,7 +145,7 @@ pub async fn job_backend(
             })
         }
         Backend::Local => Ok(JobBackend {
-            warehouse: Arc::new(limited(LocalWarehouse::open(data_dir).await?, memory)?),
+            warehouse: Arc::new(open_local(data_dir, memory).await?),
             lander: None,
             store: None,
             events_table: None,
@@ -158,6 +158,14 @@ pub async fn job_backend(
             Err(without_bigquery("use --warehouse local"))
         }
     }
+}
+
+/// The data directory `dir`'s warehouse, with the memory limit of `memory`.
+pub async fn open_local(dir: &Path, memory: MemoryArgs) -> Result<LocalWarehouse> {
+    let warehouse = LocalWarehouse::open(dir)
+        .await
+        .with_context(|| format!("opening {}", dir.display()))?;
+    limited(warehouse, memory)
 }
 
 /// `warehouse` with the memory limit of `memory` (`--memory-limit`), when it gives one.

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::TryStreamExt;
-use gma_pipeline::warehouse::local::LocalWarehouse;
 use gma_pipeline::warehouse::{BatchStream, Params};
 
 use crate::cli::{OutputFormat, QueryArgs};
@@ -20,11 +19,11 @@ pub async fn run(args: QueryArgs) -> Result<()> {
             args.data_dir.display()
         );
     }
-    let warehouse = LocalWarehouse::open(&args.data_dir)
-        .await
-        .with_context(|| format!("opening {}", args.data_dir.display()))?
-        .with_view_settings(args.views.settings("events"));
-    let warehouse = Arc::new(crate::backend::limited(warehouse, args.memory)?);
+    let warehouse = Arc::new(
+        crate::backend::open_local(&args.data_dir, args.memory)
+            .await?
+            .with_view_settings(args.views.settings("events")),
+    );
     if !args.no_refresh && reads_a_view(&args.sql) {
         crate::views_refresh::before_query(&args.data_dir, Arc::clone(&warehouse)).await;
     }

@@ -17,7 +17,7 @@ use gma_store::EventStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend;
-use crate::cli::{Backend, MemoryArgs, ViewsRefreshArgs};
+use crate::cli::{Backend, ViewsRefreshArgs};
 use crate::signals::cancel_on_signal;
 
 /// How often `gma serve` looks for events committed since its last refresh.
@@ -40,7 +40,7 @@ pub async fn run(args: ViewsRefreshArgs) -> Result<()> {
     // The data directory's refresh holds its lock and compacts; BigQuery's is the plain job.
     let target = if local {
         Target::Local(Arc::new(
-            local_warehouse(&args.data_dir, args.memory).await?,
+            backend::open_local(&args.data_dir, args.memory).await?,
         ))
     } else {
         let backend = backend::job_backend(
@@ -115,14 +115,6 @@ enum Target {
     Remote(Arc<dyn Warehouse>, ViewSettings),
 }
 
-/// The data directory's warehouse, with the memory limit of the flags.
-async fn local_warehouse(dir: &Path, memory: MemoryArgs) -> Result<LocalWarehouse> {
-    let warehouse = LocalWarehouse::open(dir)
-        .await
-        .with_context(|| format!("opening {}", dir.display()))?;
-    backend::limited(warehouse, memory)
-}
-
 /// Refuses `--only` names that are not typed tables.
 fn check_only(only: &[String]) -> Result<()> {
     for name in only {
@@ -156,8 +148,8 @@ pub async fn before_query(dir: &Path, warehouse: Arc<LocalWarehouse>) {
 }
 
 /// Keeps the data directory's typed tables current while `gma serve` lands events in `store`:
-/// a refresh whenever events were committed since the last one (looked at every second), until
-/// `shutdown`. Returns when the refresh in flight, if any, has stopped.
+/// a refresh whenever events were committed since the last one (looked at every second), and
+/// one with a compaction every few minutes, until `shutdown`. Returns when the refresh in flight, if any, has stopped.
 pub async fn serve_in_background(
     dir: PathBuf,
     store: Arc<EventStore>,
@@ -176,8 +168,11 @@ pub async fn serve_in_background(
     let mut compacted_at: Option<Instant> = None;
     loop {
         let commits = store.metrics().commits.get();
-        if refreshed_at != Some(commits) {
-            let compact = if compacted_at.is_none_or(|at| at.elapsed() >= SERVE_COMPACT_EVERY) {
+        // Compaction is due on its own clock, so a server gone quiet still merges the last
+        // appends' small files and deletes what earlier merges replaced.
+        let compaction_due = compacted_at.is_none_or(|at| at.elapsed() >= SERVE_COMPACT_EVERY);
+        if refreshed_at != Some(commits) || compaction_due {
+            let compact = if compaction_due {
                 compacted_at = Some(Instant::now());
                 Compaction::Always
             } else {

@@ -436,13 +436,9 @@ impl Warehouse for LocalWarehouse {
     }
 
     async fn query(&self, sql: &str, params: &Params) -> Result<QueryResult, WarehouseError> {
-        let run = async {
-            let frame = self.plan(sql, params).await?;
-            let schema = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await?;
-            Ok(QueryResult { schema, batches })
-        };
-        run.await.map_err(|e| self.memory.explain(e))
+        let (schema, rows) = self.stream(sql, params).await?;
+        let batches = rows.try_collect().await?;
+        Ok(QueryResult { schema, batches })
     }
 
     async fn query_stream(
